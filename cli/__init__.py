@@ -1,0 +1,1 @@
+"""The `invledger` command line: parses, calls the ledger, renders."""

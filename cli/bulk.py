@@ -1,0 +1,393 @@
+"""Commands that move many events: import, export, replay, policy, simulate, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from typing import IO, Any
+
+import click
+
+from cli import render
+from cli.options import MOMENT, at_option, handle_errors, moment_or_now
+from cli.progress import ProgressLine
+
+
+def register(cli: click.Group) -> None:
+    for command in (import_, export, replay, policy, simulate, demo):
+        cli.add_command(command)
+
+
+def _ledger() -> Any:
+    from cli.main import ledger
+
+    return ledger()
+
+
+@click.command("import")
+@click.argument("file", type=click.File("rb"))
+@handle_errors
+def import_(file: IO[bytes]) -> None:
+    """Append a JSONL file of events (`-` for stdin). Idempotent by event id.
+
+    A bad line stops the import with its line number (exit 2); everything before it
+    stays committed, and running the fixed file again resumes.
+
+    \b
+    Example:
+        invledger simulate --members 1000 --invitations 10000 --seed 1 > history.jsonl
+        invledger import history.jsonl
+    """
+    from ledger.errors import ImportStopped
+
+    total = _size(file)
+    bar = ProgressLine("importing", unit="lines")
+    book = _ledger()
+    try:
+        result = book.import_lines(
+            file, lambda lines, read: bar.update(lines, read / total if total else None)
+        )
+    except ImportStopped as stopped:
+        bar.finish()
+        click.echo(
+            f"imported {stopped.imported:,} events, skipped {stopped.skipped:,} already in the "
+            "ledger, before the bad line",
+            err=True,
+        )
+        raise
+    elapsed = bar.finish()
+    rate = result.imported / elapsed if elapsed > 0 else 0.0
+    click.echo(
+        f"imported {result.imported:,} events, skipped {result.skipped:,} already in the ledger "
+        f"({elapsed:.1f}s, {rate:,.0f} events/s)"
+    )
+
+
+def _size(file: IO[bytes]) -> int | None:
+    try:
+        if file.seekable():
+            return os.fstat(file.fileno()).st_size or None
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+@click.command()
+@click.option("--since", type=click.IntRange(min=0), default=0, help="Only events after this position.")
+@handle_errors
+def export(since: int) -> None:
+    """Write the log to stdout as JSONL, the import format.
+
+    \b
+    Example:
+        invledger export > backup.jsonl
+        invledger --db copy.db import backup.jsonl
+    """
+    out = sys.stdout.buffer
+    _ledger().export(out, since)
+    out.flush()
+
+
+@click.command()
+@click.option("--until", type=MOMENT, help="Build the views as of this moment (in a scratch space).")
+@click.option("--policy", "policy_file", type=click.File("rb"),
+              help="What-if: apply this policy (JSON or TOML) from the start; writes nothing.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Compare a fresh rebuild with the stored views; exit 1 on any difference.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handle_errors
+def replay(until: datetime | None, policy_file: IO[bytes] | None, check_only: bool, as_json: bool) -> None:
+    """Rebuild every view from the log, with a progress bar and a fingerprint of each view.
+
+    \b
+    Examples:
+        invledger replay
+        invledger replay --check
+        invledger replay --until 2026-03-01T00:00:00Z
+        invledger replay --policy stricter.toml --json
+    """
+    from projections import rebuild
+
+    book = _ledger()
+    store = book.store
+    total = rebuild.last_position(store)
+    if policy_file is not None:
+        _what_if(book, _read_policy(policy_file, what_if=True), total, as_json)
+        return
+    if until is not None or check_only:
+        book.ensure_current()
+        with rebuild.scratch() as space:
+            bar = ProgressLine("replaying", total)
+            applied = rebuild.feed(store, space, until=until, progress=bar.advance)
+            elapsed = bar.finish()
+            fresh = rebuild.fingerprints(space)
+            summary: dict[str, Any] = {
+                "events": applied,
+                "last_position": total,
+                "until": render.when(until) if until else None,
+                "seconds": round(elapsed, 3),
+                "fingerprints": fresh,
+            }
+            if until is not None:
+                from projections import queries
+
+                with space.read() as tx:
+                    summary["restricted"] = queries.restricted(tx, until).model_dump(mode="json")["members"]
+            if check_only:
+                stored = rebuild.fingerprints(store)
+                summary["differences"] = sorted(t for t in fresh if fresh[t] != stored[t])
+        _print_replay(summary, as_json)
+        if check_only and summary["differences"]:
+            sys.exit(1)
+        return
+    bar = ProgressLine("replaying", total)
+    result = rebuild.rebuild(store, progress=bar.advance)
+    elapsed = bar.finish()
+    _print_replay(
+        {
+            "events": result.events,
+            "last_position": result.last_position,
+            "seconds": round(elapsed, 3),
+            "events_per_second": round(result.events / elapsed) if elapsed else None,
+            "fingerprints": result.fingerprints,
+        },
+        as_json,
+    )
+
+
+def _print_replay(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    what = f"as of {summary['until']}" if summary.get("until") else "from the whole log"
+    click.echo(
+        f"replayed {summary['events']:,} events {what} (last position {summary['last_position']}) "
+        f"in {summary['seconds']}s"
+    )
+    for table, digest in summary["fingerprints"].items():
+        click.echo(f"  {table:<22} {digest}")
+    if "restricted" in summary:
+        click.echo(f"members not in good standing then: {len(summary['restricted'])}")
+        for m in summary["restricted"][:20]:
+            click.echo(f"  {m['member']:<20} {m['standing']:<15} until {m['until'] or '-'}")
+    if "differences" in summary:
+        if summary["differences"]:
+            click.echo("DIFFERENT from the stored views: " + ", ".join(summary["differences"]))
+        else:
+            click.echo("the stored views equal a fresh rebuild")
+
+
+def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
+    from projections import queries, rebuild
+
+    book.ensure_current()
+    moment = moment_or_now(None)
+    with rebuild.scratch() as space:
+        bar = ProgressLine("what-if", total)
+        rebuild.feed(book.store, space, policy=whatif, progress=bar.advance)
+        bar.finish()
+        real = _standings(book.store, moment, None)
+        other = _standings(space, moment, whatif)
+    changed = []
+    for member in sorted(real.keys() | other.keys()):
+        a = real.get(member, ("good", 0))
+        b = other.get(member, ("good", 0))
+        if a != b:
+            changed.append(
+                {"member": member, "standing_now": a[0], "what_if_standing_now": b[0],
+                 "episodes": a[1], "what_if_episodes": b[1]}
+            )
+    result = {"as_of": render.when(moment), "policy": whatif.model_dump(), "changed": changed}
+    del queries
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"what-if policy {json.dumps(whatif.model_dump())}")
+    if not changed:
+        click.echo("nobody would stand differently")
+        return
+    click.echo(f"{len(changed)} members would stand differently:")
+    click.echo(
+        render.table(
+            ["member", "now", "what-if now", "episodes", "what-if episodes"],
+            [(c["member"], c["standing_now"], c["what_if_standing_now"], c["episodes"],
+              c["what_if_episodes"]) for c in changed],
+        )
+    )
+
+
+def _standings(store: Any, moment: datetime, fixed: Any) -> dict[str, tuple[str, int]]:
+    from projections import queries
+    from projections import standing as rules
+    from projections.views import load_policy
+
+    found: dict[str, tuple[str, int]] = {}
+    with store.read() as tx:
+        policy = fixed or load_policy(tx)
+        for member, data in tx.all("SELECT member, state FROM inv_standing"):
+            state = rules.MemberStanding.from_json(json.loads(data))
+            found[member] = (rules.view(state, moment, policy).level, len(state.episodes))
+    del queries
+    return found
+
+
+def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
+    """A policy file (JSON or TOML): a full policy for a what-if, a change for `policy set`."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from ledger.errors import BadInput
+    from ledger.events import describe
+    from ledger.policy import DEFAULT_POLICY, Policy, PolicyChange
+
+    raw = file.read()
+    name = getattr(file, "name", "policy file")
+    try:
+        data = json.loads(raw) if raw.lstrip()[:1] == b"{" else tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadInput(f"{name}: neither JSON nor TOML ({error})") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{name}: a policy is a JSON object or a TOML table")
+    try:
+        if what_if:
+            return Policy.model_validate({**DEFAULT_POLICY.model_dump(), "version": 1, **data})
+        return PolicyChange.model_validate(data)
+    except ValidationError as error:
+        raise BadInput(f"{name}: {describe(error)}") from None
+
+
+@click.group()
+def policy() -> None:
+    """The policy in force, and changing it (a `policy_changed` event).
+
+    \b
+    Example:
+        invledger policy show
+        invledger policy set stricter.toml
+    """
+
+
+@policy.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handle_errors
+def policy_show(as_json: bool) -> None:
+    """The policy in force now.
+
+    \b
+    Example:
+        invledger policy show --json
+    """
+    from projections.views import load_policy
+
+    book = _ledger()
+    book.ensure_current()
+    with book.store.read() as tx:
+        current = load_policy(tx)
+    if as_json:
+        click.echo(current.model_dump_json(indent=2))
+        return
+    for field, value in current.model_dump().items():
+        click.echo(f"{field:<22} {value}")
+
+
+@policy.command("set")
+@click.argument("file", type=click.File("rb"))
+@at_option("When it takes effect (default: now).")
+@handle_errors
+def policy_set(file: IO[bytes], at: datetime | None) -> None:
+    """Change the policy from a JSON or TOML file: a larger `version` and the fields to change.
+
+    \b
+    Example (stricter.toml):
+        version = 2
+        restrict_at = 5
+    """
+    change = _read_policy(file)
+    result = _ledger().record({"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at})
+    click.echo(f"policy version {change.version} in force from {render.when(result.event.at)}")
+
+
+@click.command()
+@click.option("--members", type=click.IntRange(min=2), required=True, help="How many members.")
+@click.option("--invitations", type=click.IntRange(min=0), required=True, help="How many invitations.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same history.")
+@click.option("--policy-changes", is_flag=True, help="Include a policy change in the history.")
+@handle_errors
+def simulate(members: int, invitations: int, seed: int, policy_changes: bool) -> None:
+    """Write a realistic synthetic history (ordinary members and spammers) as JSONL to stdout.
+
+    \b
+    Example:
+        invledger simulate --members 2000 --invitations 20000 --seed 7 > history.jsonl
+    """
+    from ledger.simulation import simulate as generate
+
+    out = sys.stdout
+    for event in generate(members, invitations, seed, policy_changes=policy_changes):
+        out.write(json.dumps(event, separators=(",", ":")))
+        out.write("\n")
+    out.flush()
+
+
+@click.command()
+@click.option("--path", default="invledger-demo.db", show_default=True,
+              help="The SQLite file to create (replaced if it exists).")
+@click.option("--members", type=click.IntRange(min=10), default=3000, show_default=True)
+@click.option("--invitations", type=click.IntRange(min=10), default=30000, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@handle_errors
+def demo(path: str, members: int, invitations: int, seed: int) -> None:
+    """The main job, end to end: simulate a history, import it, show who is restricted and why.
+
+    \b
+    Example:
+        invledger demo
+    """
+    from ledger.application import Ledger
+    from ledger.simulation import simulate as generate
+    from projections import queries
+    from projections.statement import statement_of_reasons
+
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    history = os.path.splitext(path)[0] + ".jsonl"
+    click.secho(f"1. simulating {members:,} members and {invitations:,} invitations -> {history}", bold=True)
+    with open(history, "w") as out:
+        for event in generate(members, invitations, seed):
+            out.write(json.dumps(event, separators=(",", ":")) + "\n")
+    click.secho(f"2. importing into {path}", bold=True)
+    book = Ledger(path)
+    bar = ProgressLine("importing", unit="lines")
+    size = os.path.getsize(history)
+    with open(history, "rb") as lines:
+        result = book.import_lines(lines, lambda n, read: bar.update(n, read / size))
+    elapsed = bar.finish()
+    click.echo(f"   imported {result.imported:,} events in {elapsed:.1f}s")
+    with book.store.read() as tx:
+        moment = queries._latest_time(tx)  # noqa: SLF001 - the end of the simulated history
+        listed = queries.restricted(tx, moment)
+    click.secho(f"3. members not in good standing at the end of the history ({render.when(moment)})", bold=True)
+    shown = listed.model_copy(update={"members": listed.members[:15]})
+    click.echo(render.restricted(shown))
+    if len(listed.members) > 15:
+        click.echo(f"   ... and {len(listed.members) - 15} more (invledger --db {path} restricted --at {render.when(moment)})")
+    offender = next((m.member for m in listed.members if m.standing != "warned"), None)
+    if offender is None and listed.members:
+        offender = listed.members[0].member
+    if offender is None:
+        click.echo("nobody is restricted in this history")
+        return
+    with book.store.read() as tx:
+        report = queries.audit(tx, offender, moment)
+    click.secho(f"4. why is {offender} restricted? (invledger --db {path} audit {offender})", bold=True)
+    click.echo(render.audit(report))
+    click.secho(f"5. the statement of reasons {offender} receives", bold=True)
+    click.echo(statement_of_reasons(report))
+    click.echo(
+        f"\nTry: invledger --db {path} status {offender} --at {render.when(moment)}\n"
+        f"     invledger --db {path} replay --check"
+    )

@@ -1,0 +1,336 @@
+"""`invledger`: record invitation facts, ask standing, audit why.
+
+Every command parses its arguments, calls the ledger, and renders the result.
+Expected errors print one line and exit 1 (refused by a rule) or 2 (bad input).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cli import render
+from cli.options import at_option, handle_errors, moment_or_now, query_options
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.option(
+    "--db",
+    envvar="INVLEDGER_DB",
+    default="invledger.db",
+    show_default=True,
+    help="SQLite file path, or a postgresql:// URL. Also $INVLEDGER_DB.",
+)
+@click.version_option(package_name="invledger")
+@click.pass_context
+def cli(ctx: click.Context, db: str) -> None:
+    """An explainable record of connection-invitation abuse, and who may invite whom.
+
+    \b
+    Example:
+        invledger send alice bob
+        invledger status alice --json
+    """
+    ctx.obj = db
+
+
+def ledger() -> Ledger:
+    from ledger.application import Ledger
+
+    ctx = click.get_current_context()
+    return Ledger(ctx.find_root().obj)
+
+
+# Recording facts ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("sender")
+@click.argument("recipient")
+@click.option("--invitation", help="Invitation id (default: a new UUID).")
+@click.option("--message", help="Message to the recipient, at most 300 characters.")
+@click.option("--email", help="The recipient's email address.")
+@at_option("When it was sent (default: now).")
+@handle_errors
+def send(sender: str, recipient: str, invitation: str | None, message: str | None,
+         email: str | None, at: datetime | None) -> None:
+    """Send an invitation, unless a send-time rule refuses it. Prints the invitation id.
+
+    \b
+    Example:
+        invledger send alice bob --message "We met at PyCon"
+    """
+    from ledger.application import new_id
+
+    fields = {
+        "type": "invitation_sent",
+        "invitation": invitation or new_id(),
+        "sender": sender,
+        "recipient": recipient,
+        "message": message,
+        "recipient_email": email,
+        "at": at,
+    }
+    result = ledger().record(fields, send_time=True)
+    if result.warning:
+        click.echo(result.warning, err=True)
+    click.echo(result.event.invitation)  # type: ignore[union-attr]
+
+
+def _response(event_type: str, verb: str) -> Any:
+    @click.argument("invitation")
+    @at_option(f"When it was {verb} (default: now).")
+    @handle_errors
+    def command(invitation: str, at: datetime | None) -> None:
+        result = ledger().record({"type": event_type, "invitation": invitation, "at": at})
+        click.echo(f"{invitation} {verb} (event {result.event.id}, position {result.position})")
+
+    return command
+
+
+accept = cli.command(
+    "accept", help="The recipient accepts an invitation.\n\n\b\nExample:\n    invledger accept INVITATION"
+)(_response("invitation_accepted", "accepted"))
+ignore = cli.command(
+    "ignore",
+    help="The recipient ignores an invitation: its sender may not invite them again."
+    "\n\n\b\nExample:\n    invledger ignore INVITATION",
+)(_response("invitation_ignored", "ignored"))
+idk = cli.command(
+    "idk",
+    help="The recipient reports \"I don't know this person\": blocks the sender and counts "
+    "against their standing.\n\n\b\nExample:\n    invledger idk INVITATION --at 2026-01-08T12:00:00Z",
+)(_response("invitation_marked_unknown", "marked unknown"))
+withdraw = cli.command(
+    "withdraw", help="The sender withdraws a pending invitation.\n\n\b\nExample:\n    invledger withdraw INVITATION"
+)(_response("invitation_withdrawn", "withdrawn"))
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--statement", required=True, help="Why the member thinks the restriction is wrong.")
+@click.option("--appeal", "appeal_id", help="Appeal id (default: a new UUID).")
+@at_option("When it was filed (default: now).")
+@handle_errors
+def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | None) -> None:
+    """File an appeal against a member's active restriction. Prints the appeal id.
+
+    \b
+    Example:
+        invledger appeal alice --statement "These were my classmates"
+    """
+    from ledger.application import new_id
+
+    fields = {"type": "appeal_filed", "appeal": appeal_id or new_id(), "member": member,
+              "statement": statement, "at": at}
+    click.echo(ledger().record(fields).event.appeal)  # type: ignore[union-attr]
+
+
+def _resolution(event_type: str, verb: str) -> Any:
+    @click.argument("appeal")
+    @click.option("--agent", required=True, help="The support agent deciding.")
+    @click.option("--note", help="A note for the record.")
+    @at_option(f"When it was {verb} (default: now).")
+    @handle_errors
+    def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:
+        fields = {"type": event_type, "appeal": appeal, "agent": agent, "note": note, "at": at}
+        result = ledger().record(fields)
+        click.echo(f"appeal {appeal} {verb} (event {result.event.id}, position {result.position})")
+
+    return command
+
+
+grant = cli.command(
+    "grant", help="Grant an appeal: lifts the restriction and gives a clean slate."
+    "\n\n\b\nExample:\n    invledger grant APPEAL --agent carol",
+)(_resolution("appeal_granted", "granted"))
+deny = cli.command(
+    "deny", help="Deny an appeal: the restriction stays.\n\n\b\nExample:\n    invledger deny APPEAL --agent carol --note 'reports confirmed'",
+)(_resolution("appeal_denied", "denied"))
+
+
+# Questions -------------------------------------------------------------------------
+
+
+def _read(query: Any, *args: Any) -> Any:
+    """Run a query in one read transaction after bringing the views up to date."""
+    book = ledger()
+    book.ensure_current()
+    with book.store.read() as tx:
+        return query(tx, *args)
+
+
+@cli.command()
+@click.argument("sender")
+@click.argument("recipient")
+@click.option("--email", help="The recipient's email address, if the sender would give it.")
+@query_options
+@handle_errors
+def check(sender: str, recipient: str, email: str | None, at: datetime | None, as_json: bool) -> None:
+    """May SENDER invite RECIPIENT now? Exit 0 yes, 1 no, with the rule that refuses.
+
+    \b
+    Example:
+        invledger check alice bob && echo allowed
+    """
+    from projections import queries
+
+    out = _read(queries.check, sender, recipient, email, moment_or_now(at))
+    if as_json:
+        render.print_json(out)
+    elif out.allowed:
+        click.echo(f"yes: {sender} may invite {recipient}")
+        if out.warning:
+            click.echo(out.warning)
+    if not out.allowed:
+        if not as_json:
+            click.echo(f"no: {out.reason}")
+        click.echo(f"Error: refused by rule '{out.rule}': {out.reason}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("member")
+@query_options
+@handle_errors
+def status(member: str, at: datetime | None, as_json: bool) -> None:
+    """A member's standing, restriction end, counted reports, reputation and open appeal.
+
+    \b
+    Example:
+        invledger status alice --json
+    """
+    from projections import queries
+
+    out = _read(queries.status, member, moment_or_now(at))
+    render.print_json(out) if as_json else click.echo(render.status(out))
+
+
+@cli.command()
+@click.argument("member")
+@click.option("--statement", "as_statement", is_flag=True,
+              help="Print the member-facing statement of reasons (recipients not named).")
+@query_options
+@handle_errors
+def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -> None:
+    """Every episode of MEMBER with its rule, policy version and exact causes; and appeals.
+
+    \b
+    Example:
+        invledger audit alice
+        invledger audit alice --statement
+    """
+    from projections import queries
+
+    out = _read(queries.audit, member, moment_or_now(at))
+    if as_statement:
+        from projections.statement import statement_of_reasons
+
+        text = statement_of_reasons(out)
+        if as_json:
+            click.echo(__import__("json").dumps({"member": member, "statement": text}, indent=2))
+        else:
+            click.echo(text)
+    elif as_json:
+        render.print_json(out)
+    else:
+        click.echo(render.audit(out))
+
+
+@cli.command()
+@click.argument("member")
+@query_options
+@handle_errors
+def blocks(member: str, at: datetime | None, as_json: bool) -> None:
+    """Who blocked MEMBER, and whom MEMBER blocked, each with the causing event.
+
+    \b
+    Example:
+        invledger blocks alice
+    """
+    from projections import queries
+
+    out = _read(queries.blocks, member, moment_or_now(at))
+    render.print_json(out) if as_json else click.echo(render.blocks(out))
+
+
+@cli.command()
+@query_options
+@handle_errors
+def restricted(at: datetime | None, as_json: bool) -> None:
+    """Every member whose standing is not good, worst first.
+
+    \b
+    Example:
+        invledger restricted --at 2026-03-01T00:00:00Z
+    """
+    from projections import queries
+
+    out = _read(queries.restricted, moment_or_now(at))
+    render.print_json(out) if as_json else click.echo(render.restricted(out))
+
+
+@cli.command()
+@click.option("--open", "only_open", is_flag=True, help="Only appeals not yet resolved.")
+@click.option("--overdue", "only_overdue", is_flag=True,
+              help="Only open appeals older than the policy's appeal_overdue_hours.")
+@query_options
+@handle_errors
+def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: bool) -> None:
+    """The support queue of appeals, oldest first.
+
+    \b
+    Example:
+        invledger appeals --overdue
+    """
+    from projections import queries
+
+    out = _read(queries.appeals, moment_or_now(at), only_open, only_overdue)
+    render.print_json(out) if as_json else click.echo(render.appeals(out))
+
+
+@cli.command()
+@click.option("--member", help="Only events about this member (as sender, recipient or appellant).")
+@click.option("--type", "event_type", help="Only events of this type, e.g. invitation_marked_unknown.")
+@click.option("--since", type=click.IntRange(min=0), default=0, help="Only events after this position.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@handle_errors
+def events(member: str | None, event_type: str | None, since: int, as_json: bool) -> None:
+    """The log, filtered, with each event's position.
+
+    \b
+    Example:
+        invledger events --member alice --type invitation_marked_unknown
+    """
+    import json
+
+    from ledger.events import EVENT_TYPES, encode
+
+    if event_type and event_type not in EVENT_TYPES:
+        raise click.BadParameter(
+            f"unknown type {event_type!r}; one of: {', '.join(EVENT_TYPES)}", param_hint="--type"
+        )
+    rows = ledger().events(member, event_type, since)
+    if as_json:
+        items = [{"position": p, **json.loads(encode(e))} for p, e in rows]
+        click.echo(json.dumps({"events": items}, indent=2))
+        return
+    for position, event in rows:
+        click.echo(f"{position:>8}  {encode(event).decode()}")
+
+
+from cli import bulk  # noqa: E402  (registers the bulk commands on `cli`)
+
+bulk.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="invledger")

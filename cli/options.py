@@ -1,0 +1,70 @@
+"""Options shared by many commands, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Moment(click.ParamType):
+    """An ISO 8601 time with a zone, e.g. 2026-01-08T12:00:00Z."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        from ledger.errors import BadInput
+        from ledger.events import parse_time
+
+        try:
+            return parse_time(value)
+        except BadInput as error:
+            self.fail(f"{error} (use ISO 8601 with a zone, e.g. 2026-01-08T12:00:00Z)", param, ctx)
+
+
+MOMENT = Moment()
+
+
+def at_option(help_text: str) -> Callable[[F], F]:
+    return click.option("--at", "at", type=MOMENT, default=None, help=help_text)
+
+
+def query_options(function: F) -> F:
+    """`--json` and `--at` for every query command."""
+    function = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(function)
+    function = at_option("The moment to look at (ISO 8601 with a zone; default: now).")(function)
+    return function
+
+
+def moment_or_now(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC)
+
+
+def handle_errors(function: F) -> F:
+    """Expected errors become one line on stderr and the documented exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ledger.errors import LedgerError
+
+        try:
+            return function(*args, **kwargs)
+        except LedgerError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+
+    return wrapper  # type: ignore[return-value]

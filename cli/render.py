@@ -1,0 +1,127 @@
+"""How query results read on a terminal, and the one JSON printer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from projections import queries as q
+
+
+def print_json(model: BaseModel) -> None:
+    click.echo(model.model_dump_json(indent=2))
+
+
+def when(moment: datetime | None) -> str:
+    from ledger.events import format_time
+
+    return format_time(moment) if moment is not None else "-"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def status(out: q.StatusOut) -> str:
+    rep = out.reputation
+    rate = "-" if rep.acceptance_rate is None else f"{rep.acceptance_rate:.0%}"
+    lines = [
+        f"member:          {out.member}",
+        f"as of:           {when(out.as_of)}",
+        f"standing:        {out.standing}"
+        + (f" since {when(out.since)}" if out.since else "")
+        + (f" until {when(out.until)}" if out.until else ""),
+        f"can send:        {'yes' if out.can_send else 'no'}"
+        + (" (recipient email required)" if out.requires_email else ""),
+        f"reports counted: {out.reports_counted} (policy version {out.policy_version})",
+    ]
+    if out.rule:
+        lines.append(f"rule:            {out.rule}")
+    lines += [
+        f"reputation:      score {rep.score}/100, {rep.sent} sent, {rep.pending} pending, "
+        f"{rep.accepted} accepted, {rep.ignored} ignored, {rep.unknown} marked unknown, "
+        f"{rep.withdrawn} withdrawn, acceptance {rate}",
+        f"score formula:   {rep.score_formula}",
+    ]
+    if out.open_appeal:
+        a = out.open_appeal
+        lines.append(
+            f"open appeal:     {a.appeal} filed {when(a.filed_at)}"
+            + (" (overdue)" if a.overdue else "")
+        )
+    return "\n".join(lines)
+
+
+def audit(out: q.AuditOut) -> str:
+    lines = [f"{out.member}: {out.standing} as of {when(out.as_of)}"]
+    if not out.episodes:
+        lines.append("no episodes: nothing was ever imposed.")
+    for number, e in enumerate(out.episodes, 1):
+        ended = f"ended {when(e.ended_at)} by {e.ended_by}" if e.ended_at else "open"
+        until = f" until {when(e.until)}" if e.until else ""
+        lines += [
+            "",
+            f"episode {number}: {e.level} from {when(e.began_at)}{until}, {ended}",
+            f"  rule: {e.rule}",
+            f"  causes ({len(e.causes)}):",
+        ]
+        lines += [
+            f"    #{c.position}  {when(c.at)}  {c.type}  invitation {c.invitation}  "
+            f"recipient {c.recipient}  event {c.event_id}"
+            for c in e.causes
+        ]
+    for a in out.appeals:
+        outcome = f"{a.outcome} by {a.agent} at {when(a.resolved_at)}" if a.outcome else "open"
+        lines += ["", f"appeal {a.appeal} filed {when(a.filed_at)}: {outcome}"]
+        lines.append(f"  statement: {a.statement}")
+        if a.note:
+            lines.append(f"  note: {a.note}")
+    return "\n".join(lines)
+
+
+def blocks(out: q.BlocksOut) -> str:
+    lines = [f"who blocked {out.member} ({len(out.blocked_by)}):"]
+    lines += [
+        f"  {b.member}  by {b.type} of {b.invitation} at {when(b.at)} (event {b.event_id}, #{b.position})"
+        for b in out.blocked_by
+    ] or ["  nobody"]
+    lines.append(f"whom {out.member} blocked ({len(out.blocked)}):")
+    lines += [
+        f"  {b.member}  by {b.type} of {b.invitation} at {when(b.at)} (event {b.event_id}, #{b.position})"
+        for b in out.blocked
+    ] or ["  nobody"]
+    return "\n".join(lines)
+
+
+def restricted(out: q.RestrictedOut) -> str:
+    if not out.members:
+        return f"every member is in good standing as of {when(out.as_of)}"
+    return table(
+        ["member", "standing", "since", "until", "reports"],
+        [
+            (m.member, m.standing, when(m.since), when(m.until), m.reports_counted)
+            for m in out.members
+        ],
+    )
+
+
+def appeals(out: q.AppealsOut) -> str:
+    if not out.appeals:
+        return "no appeals match"
+    return table(
+        ["appeal", "member", "filed", "outcome", "agent", "overdue"],
+        [
+            (a.appeal, a.member, when(a.filed_at), a.outcome or "open", a.agent, "yes" if a.overdue else "")
+            for a in out.appeals
+        ],
+    )

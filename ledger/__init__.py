@@ -1,0 +1,1 @@
+"""The write side of invledger: events, invitation rules, storage, import and export."""

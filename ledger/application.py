@@ -1,0 +1,268 @@
+"""The ledger's service layer: append events under the rules, import, export, catch up.
+
+Commands return plain values. Every append is one write transaction in which
+the rules are checked against the views, the events are stored, and the views
+and their tracking position are updated (see ledger/store.py for why that
+makes the rules safe with several writers).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from eventsourcing.persistence import StoredEvent
+
+from ledger import events as ev
+from ledger import rules
+from ledger.errors import BadInput, ImportStopped, RuleViolation, UnknownId
+from ledger.store import Store, Tx, open_store
+from projections.views import Views
+
+IMPORT_BATCH = 5000
+CATCH_UP_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Appended:
+    event: ev.Event
+    position: int
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Imported:
+    imported: int
+    skipped: int
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    def __init__(self, url: str | None = None, store: Store | None = None) -> None:
+        self.store = store or open_store(url)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # Appending ---------------------------------------------------------------
+
+    def append(self, event: ev.Event, *, send_time: bool = False) -> Appended:
+        """Store one event, or raise the rule that refuses it. Nothing is stored on refusal."""
+        with self.store.write() as tx:
+            views = self._current_views(tx)
+            warning = None
+            if send_time and isinstance(event, ev.InvitationSent):
+                warning = rules.check_send(event, views)
+            if tx.one("SELECT 1 FROM stored_events WHERE originator_id = ?", (event.id,)):
+                raise RuleViolation("event-id-used", f"event id {event.id!r} is already used")
+            rules.check(event, views)
+            position = tx.next_position()
+            views.apply(event, position)
+            tx.insert_events([_stored(event, ev.encode(event))], position)
+            views.flush()
+        return Appended(event, position, warning)
+
+    def record(self, fields: dict[str, Any], *, send_time: bool = False) -> Appended:
+        """Build an event from command-line values (id and time filled in) and append it."""
+        fields = {k: v for k, v in fields.items() if v is not None}
+        fields.setdefault("id", new_id())
+        fields.setdefault("at", now())
+        return self.append(ev.from_fields(fields), send_time=send_time)
+
+    def import_lines(
+        self,
+        lines: Iterable[bytes],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Imported:
+        """Append a JSONL stream. Idempotent by event id; stops at the first bad line.
+
+        Lines before a bad one stay committed; nothing after it is written.
+        `progress(lines_read, bytes_read)` is called after each committed batch.
+        """
+        imported = skipped = 0
+        batch: list[tuple[int, ev.Event]] = []
+        read_bytes = 0
+        number = 0
+        failure: tuple[int, str] | None = None
+        for number, raw in enumerate(lines, 1):
+            read_bytes += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                batch.append((number, ev.parse(raw.rstrip(b"\r\n"))))
+            except BadInput as error:
+                failure = (number, str(error))
+                break
+            if len(batch) >= IMPORT_BATCH:
+                done, dup, failure = self._import_batch(batch)
+                imported, skipped, batch = imported + done, skipped + dup, []
+                if failure:
+                    break
+                if progress:
+                    progress(number, read_bytes)
+        if batch and failure is None or (failure and batch and batch[-1][0] < failure[0]):
+            done, dup, batch_failure = self._import_batch(batch)
+            imported, skipped = imported + done, skipped + dup
+            failure = batch_failure or failure
+        if progress:
+            progress(number, read_bytes)
+        if failure:
+            raise ImportStopped(failure[0], failure[1], imported, skipped)
+        return Imported(imported, skipped)
+
+    def _import_batch(
+        self, batch: list[tuple[int, ev.Event]]
+    ) -> tuple[int, int, tuple[int, str] | None]:
+        skipped = 0
+        failure: tuple[int, str] | None = None
+        stored: list[StoredEvent] = []
+        with self.store.write() as tx:
+            views = self._current_views(tx)
+            known = _stored_states(tx, {event.id for _, event in batch})
+            views.prefetch([event for _, event in batch])
+            first = position = tx.next_position()
+            for number, event in batch:
+                data = ev.encode(event)
+                earlier = known.get(event.id)
+                if earlier is not None:
+                    if earlier == data:
+                        skipped += 1
+                        continue
+                    failure = (number, f"event id {event.id!r} is already in the ledger with other content")
+                    break
+                try:
+                    rules.check(event, views)
+                except (RuleViolation, UnknownId) as error:
+                    failure = (number, str(error))
+                    break
+                views.apply(event, position)
+                stored.append(_stored(event, data))
+                known[event.id] = data
+                position += 1
+            tx.insert_events(stored, first)
+            views.flush()
+        return len(stored), skipped, failure
+
+    # Reading the log ---------------------------------------------------------
+
+    def export(self, out: IO[bytes], since: int = 0) -> int:
+        """Write the log after position `since` as JSONL (the import format)."""
+        count = 0
+        for _, _, state in self.notifications(since):
+            out.write(state)
+            out.write(b"\n")
+            count += 1
+        return count
+
+    def notifications(self, since: int = 0, until: int | None = None) -> Iterator[tuple[int, str, bytes]]:
+        """(position, topic, state) of every stored event after `since`, in pages."""
+        after = since
+        while True:
+            with self.store.read() as tx:
+                rows = tx.notifications(after, CATCH_UP_PAGE)
+            for row in rows:
+                if until is not None and row[0] > until:
+                    return
+                yield row
+            if len(rows) < CATCH_UP_PAGE:
+                return
+            after = rows[-1][0]
+
+    def events(
+        self, member: str | None = None, event_type: str | None = None, since: int = 0
+    ) -> Iterator[tuple[int, ev.Event]]:
+        """The log, filtered: a member appears as sender, recipient, appellant; or by type."""
+        invitations: set[str] = set()
+        appeals: set[str] = set()
+        for position, topic, state in self.notifications(since):
+            if event_type and topic != ev.topic(event_type):
+                continue
+            event = ev.decode(state)
+            if member is None or _concerns(event, member, invitations, appeals):
+                yield position, event
+
+    # Keeping the views current ----------------------------------------------
+
+    def _current_views(self, tx: Tx) -> Views:
+        """The views of this write transaction, first brought up to the end of the log."""
+        views = Views(tx)
+        if views.position < tx.next_position() - 1:
+            catch_up(tx, views)
+        return views
+
+    def ensure_current(self) -> int:
+        """Bring the views up to the end of the log; returns how many events were applied."""
+        with self.store.read() as tx:
+            behind = Views(tx).position < tx.next_position() - 1
+        if not behind:
+            return 0
+        applied = 0
+        while True:
+            with self.store.write() as tx:
+                views = Views(tx)
+                done = catch_up(tx, views, limit=CATCH_UP_PAGE * 10)
+            applied += done
+            if done < CATCH_UP_PAGE * 10:
+                return applied
+
+
+def catch_up(tx: Tx, views: Views, limit: int | None = None, until: int | None = None) -> int:
+    """Apply the stored events after the views' position, page by page, in this transaction."""
+    applied = 0
+    while limit is None or applied < limit:
+        rows = tx.notifications(views.position, CATCH_UP_PAGE)
+        if until is not None:
+            rows = [row for row in rows if row[0] <= until]
+        if not rows:
+            break
+        events = [(position, ev.decode(state)) for position, _, state in rows]
+        views.prefetch([event for _, event in events])
+        for position, event in events:
+            views.apply(event, position)
+        views.flush()
+        views.forget()
+        applied += len(rows)
+    return applied
+
+
+def _stored(event: ev.Event, data: bytes) -> StoredEvent:
+    return StoredEvent(originator_id=event.id, originator_version=1, topic=ev.topic(event.type), state=data)
+
+
+def _stored_states(tx: Tx, ids: set[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    keys = list(ids)
+    for start in range(0, len(keys), 400):
+        chunk = keys[start : start + 400]
+        sql = "SELECT originator_id, state FROM stored_events WHERE originator_id IN ({})"
+        for event_id, state in tx.all(sql.format(",".join("?" * len(chunk))), chunk):
+            found[event_id] = bytes(state)
+    return found
+
+
+def _concerns(event: ev.Event, member: str, invitations: set[str], appeals: set[str]) -> bool:
+    if isinstance(event, ev.InvitationSent):
+        if member in (event.sender, event.recipient):
+            invitations.add(event.invitation)
+            return True
+        return False
+    if isinstance(event, ev.AppealFiled):
+        if event.member == member:
+            appeals.add(event.appeal)
+            return True
+        return False
+    if isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+        return event.appeal in appeals
+    if isinstance(event, ev.PolicyChanged):
+        return False
+    return event.invitation in invitations

@@ -1,0 +1,46 @@
+"""The errors a user can meet. The CLI turns each into one line and an exit code."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every expected error. `exit_code` follows click: 1 refused, 2 bad input."""
+
+    exit_code = 1
+
+
+class RuleViolation(LedgerError):
+    """A command or event broke an invitation, appeal or send-time rule."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class UnknownId(LedgerError):
+    """An invitation, appeal or member that the ledger does not know."""
+
+
+class BadInput(LedgerError):
+    """Input that cannot be an event or a policy: malformed, missing a field, out of range."""
+
+    exit_code = 2
+
+
+class ImportStopped(LedgerError):
+    """An import stopped at a bad line; what came before it stays committed."""
+
+    exit_code = 2
+
+    def __init__(self, line: int, reason: str, imported: int, skipped: int) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+        self.imported = imported
+        self.skipped = skipped
+
+
+class StorageError(LedgerError):
+    """The database cannot be opened or used: missing, unreadable, not a ledger, locked."""
+
+    exit_code = 2

@@ -1,0 +1,158 @@
+"""The invitation and appeal rules, checked against the views before an event is stored.
+
+`check` applies to every append, from the CLI and on import alike: it raises
+`RuleViolation` naming the rule. `check_send` adds the send-time rules of the
+`send` and `check` commands, in SPEC.md's order.
+"""
+
+from __future__ import annotations
+
+from ledger import events as ev
+from ledger.errors import RuleViolation, UnknownId
+from projections import standing as standing_rules
+from projections.views import RESPONSE_STATUS, Views, to_us
+
+# Which response may follow which status; every other combination is refused.
+ALLOWED = {
+    "pending": {"accepted", "ignored", "unknown", "withdrawn"},
+    "ignored": {"unknown"},
+}
+
+
+def check(event: ev.Event, views: Views) -> None:
+    """Raise RuleViolation (or UnknownId) when the event may not be stored now."""
+    if isinstance(event, ev.InvitationSent):
+        _check_sent(event, views)
+    elif isinstance(event, ev.AppealFiled):
+        _check_appeal_filed(event, views)
+    elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+        _check_appeal_resolved(event, views)
+    elif isinstance(event, ev.PolicyChanged):
+        _check_policy(event, views)
+    else:
+        _check_response(event, views)
+
+
+def _check_sent(event: ev.InvitationSent, views: Views) -> None:
+    if views.invitation(event.invitation) is not None:
+        raise RuleViolation(
+            "invitation-id-used", f"invitation id {event.invitation!r} is already used"
+        )
+    if event.sender == event.recipient:
+        raise RuleViolation("self-invitation", "a member cannot invite themselves")
+    pair = views.pair(event.sender, event.recipient)
+    reverse = views.pair(event.recipient, event.sender)
+    if pair is not None and pair.block_event is not None:
+        raise _blocked(event.sender, event.recipient, pair.block_type, pair.block_event)
+    if (pair and pair.connected_event) or (reverse and reverse.connected_event):
+        raise RuleViolation(
+            "connected", f"{event.sender} and {event.recipient} are already connected"
+        )
+    if pair is not None and pair.pending is not None:
+        raise RuleViolation(
+            "pending",
+            f"{event.sender} already has a pending invitation to {event.recipient} "
+            f"({pair.pending})",
+        )
+
+
+def _blocked(sender: str, recipient: str, block_type: str | None, cause: str | None) -> RuleViolation:
+    how = "ignored" if block_type == "invitation_ignored" else "marked as unknown"
+    return RuleViolation(
+        "blocked",
+        f"{recipient} blocked {sender}: an earlier invitation was {how} (event {cause})",
+    )
+
+
+def _check_response(event: ev.InvitationResponse, views: Views) -> None:
+    invitation = views.invitation(event.invitation)
+    if invitation is None:
+        raise UnknownId(f"no invitation {event.invitation!r} was sent")
+    status = RESPONSE_STATUS[event.type]
+    if status not in ALLOWED.get(invitation.status, set()):
+        raise RuleViolation(
+            "invitation-state",
+            f"invitation {event.invitation} is {invitation.status}: it cannot be "
+            f"{_past(status)}",
+        )
+    if to_us(event.at) < invitation.sent_us:
+        raise RuleViolation(
+            "response-before-send",
+            f"a response to invitation {event.invitation} cannot be earlier than its send",
+        )
+
+
+def _past(status: str) -> str:
+    return "marked unknown" if status == "unknown" else status
+
+
+def _check_appeal_filed(event: ev.AppealFiled, views: Views) -> None:
+    if views.appeal(event.appeal) is not None:
+        raise RuleViolation("appeal-id-used", f"appeal id {event.appeal!r} is already used")
+    state = views.member_standing(event.member)
+    reason = standing_rules.check_appeal(state, event.at, views.policy)
+    if reason is not None:
+        raise RuleViolation("appeal-not-allowed", f"{event.member}: {reason}")
+
+
+def _check_appeal_resolved(event: ev.AppealGranted | ev.AppealDenied, views: Views) -> None:
+    appeal = views.appeal(event.appeal)
+    if appeal is None:
+        raise UnknownId(f"no appeal {event.appeal!r} was filed")
+    if appeal.outcome is not None:
+        raise RuleViolation(
+            "appeal-resolved", f"appeal {event.appeal} was already {appeal.outcome}"
+        )
+    if to_us(event.at) < appeal.filed_us:
+        raise RuleViolation(
+            "resolution-before-filing",
+            f"appeal {event.appeal} cannot be resolved before it was filed",
+        )
+
+
+def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
+    try:
+        event.policy.applied_to(views.policy)
+    except ValueError as error:
+        raise RuleViolation("policy", str(error).splitlines()[-1].strip()) from None
+
+
+def check_send(event: ev.InvitationSent, views: Views) -> str | None:
+    """The send-time refusals of SPEC.md in order, after the invitation rules.
+
+    Returns a warning to show when the sender is `warned`, else None.
+    """
+    state = views.member_standing(event.sender)
+    seen = standing_rules.view(state, event.at, views.policy)
+    if seen.level == "suspended":
+        until = ev.format_time(seen.until) if seen.until else "further notice"
+        raise RuleViolation("suspended", f"{event.sender} is suspended until {until}")
+    pair = views.pair(event.sender, event.recipient)
+    reverse = views.pair(event.recipient, event.sender)
+    if pair is not None and pair.block_event is not None:
+        raise _blocked(event.sender, event.recipient, pair.block_type, pair.block_event)
+    if (pair and pair.connected_event) or (reverse and reverse.connected_event):
+        raise RuleViolation(
+            "connected", f"{event.sender} and {event.recipient} are already connected"
+        )
+    for p in (pair, reverse):
+        if p is not None and p.pending is not None:
+            raise RuleViolation(
+                "pending",
+                f"an invitation between {event.sender} and {event.recipient} is pending "
+                f"({p.pending})",
+            )
+    if seen.level == "email_required" and event.recipient_email is None:
+        until = ev.format_time(seen.until) if seen.until else ""
+        raise RuleViolation(
+            "email-required",
+            f"{event.sender} must give the recipient's email address (--email) for every "
+            f"invitation until {until}",
+        )
+    if seen.level == "warned":
+        return (
+            f"warning: {event.sender} has {seen.reports_counted} 'I don't know this person' "
+            f"reports in the last {views.policy.window_days} days; at "
+            f"{views.policy.restrict_at} invitations will require the recipient's email"
+        )
+    return None

@@ -1,0 +1,86 @@
+"""The tables invledger keeps beside the library's `stored_events`.
+
+Every table here is derived from the log and written in the same transaction
+as the events that change it, with the tracking row `inv_tracking('views')`
+naming the last position they reflect. Times are integer microseconds since
+the epoch (UTC): exact, and ordered the same way as the moments they name.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+VIEWS_TRACKING_KEY = "views"
+
+# Tables in the order a rebuild clears them.
+VIEW_TABLES = (
+    "inv_invitations",
+    "inv_pairs",
+    "inv_appeals",
+    "inv_reputation",
+    "inv_standing",
+    "inv_standing_inputs",
+    "inv_policies",
+)
+
+STATEMENTS = (
+    "CREATE TABLE IF NOT EXISTS inv_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS inv_tracking (view TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    # The state of each invitation: what the invitation rules and reputation need.
+    """CREATE TABLE IF NOT EXISTS inv_invitations (
+        invitation TEXT PRIMARY KEY,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        status TEXT NOT NULL,
+        sent_us BIGINT NOT NULL,
+        responded_us BIGINT,
+        first_response TEXT,
+        unknown_us BIGINT)""",
+    # One row per directed pair (sender -> recipient) that ever had an invitation:
+    # the pending invitation, the connection, and the block with its cause.
+    """CREATE TABLE IF NOT EXISTS inv_pairs (
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        pending TEXT,
+        connected_event TEXT,
+        block_event TEXT,
+        block_type TEXT,
+        block_invitation TEXT,
+        block_position BIGINT,
+        block_us BIGINT,
+        PRIMARY KEY (sender, recipient))""",
+    "CREATE INDEX IF NOT EXISTS inv_pairs_blocked_by ON inv_pairs (recipient) "
+    "WHERE block_event IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS inv_appeals (
+        appeal TEXT PRIMARY KEY,
+        member TEXT NOT NULL,
+        filed_us BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        outcome TEXT,
+        resolved_us BIGINT)""",
+    "CREATE INDEX IF NOT EXISTS inv_appeals_open ON inv_appeals (filed_us) WHERE outcome IS NULL",
+    """CREATE TABLE IF NOT EXISTS inv_reputation (
+        member TEXT PRIMARY KEY,
+        sent BIGINT NOT NULL,
+        accepted BIGINT NOT NULL,
+        ignored BIGINT NOT NULL,
+        unknown BIGINT NOT NULL,
+        withdrawn BIGINT NOT NULL)""",
+    # The standing rules' state of each member who was ever reported or appealed,
+    # as of the last event about them; `level` is the level at that moment.
+    """CREATE TABLE IF NOT EXISTS inv_standing (
+        member TEXT PRIMARY KEY,
+        level TEXT NOT NULL,
+        state TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS inv_standing_not_good ON inv_standing (level) "
+    "WHERE level <> 'good'",
+    # Positions of the events that feed a member's standing, to refold a past moment.
+    """CREATE TABLE IF NOT EXISTS inv_standing_inputs (
+        member TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        PRIMARY KEY (member, position))""",
+    """CREATE TABLE IF NOT EXISTS inv_policies (
+        position BIGINT PRIMARY KEY,
+        at_us BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        policy TEXT NOT NULL)""",
+)

@@ -1,0 +1,218 @@
+"""Storage wiring: the `eventsourcing` library's recorders, and the transactions invledger needs.
+
+Every append runs in one serialized write transaction: the store's write lock
+is taken first (SQLite `BEGIN IMMEDIATE`; PostgreSQL the library's
+`LOCK TABLE stored_events IN EXCLUSIVE MODE`), then the state the rules need is
+read, the events are inserted with the library's statement, and every view row
+and the tracking row are written, all before the commit. So a rule checked
+inside the transaction cannot be raced by another process, and positions grow
+in commit order.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+from ledger.errors import StorageError
+from ledger.schema import SCHEMA_VERSION, STATEMENTS
+
+DEFAULT_DB = "invledger.db"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class Tx(Protocol):
+    """One open transaction. SQL uses `?` placeholders on every backend."""
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def next_position(self) -> int: ...
+    def insert_events(self, stored: Sequence[StoredEvent], first: int) -> None: ...
+    def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
+
+
+class Store(Protocol):
+    url: str
+
+    def write(self) -> Any: ...  # context manager yielding Tx
+    def read(self) -> Any: ...  # context manager yielding Tx
+    def close(self) -> None: ...
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store named by a path or a `postgresql://` URL (default: $INVLEDGER_DB, ./invledger.db)."""
+    url = url or os.environ.get("INVLEDGER_DB") or DEFAULT_DB
+    if url.startswith(("postgresql://", "postgres://")):
+        from ledger.postgres import PostgresStore
+
+        return PostgresStore(url)
+    return SQLiteStore(url)
+
+
+class SQLiteTx:
+    def __init__(self, cursor: sqlite3.Cursor, recorder: SQLiteApplicationRecorder) -> None:
+        self._c = cursor
+        self._recorder = recorder
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._c.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._c.execute(sql, params).fetchone()
+        return row
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._c.execute(sql, params)
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._c.executemany(sql, rows)
+
+    def next_position(self) -> int:
+        # Inside the write lock, SQLite gives a new row the largest rowid plus one.
+        row = self._c.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+        return int(row[0] or 0) + 1
+
+    def insert_events(self, stored: Sequence[StoredEvent], first: int) -> None:
+        if not stored:
+            return
+        self._c.executemany(
+            self._recorder.insert_events_statement,
+            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored],
+        )
+        last = self._c.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
+        if last != first + len(stored) - 1:
+            raise StorageError("positions were not assigned in order; nothing was written")
+
+    def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        return self._c.execute(
+            "SELECT rowid, topic, state FROM stored_events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after, limit),
+        ).fetchall()
+
+
+class SQLiteStore:
+    """A ledger in one SQLite file, through the library's SQLite datastore and recorder."""
+
+    def __init__(self, path: str, lock_timeout: int | None = None) -> None:
+        self.url = path
+        self.path = path
+        _check_sqlite_path(path)
+        timeout = lock_timeout or int(os.environ.get("INVLEDGER_LOCK_TIMEOUT", "30"))
+        try:
+            self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=timeout)
+            self.recorder = SQLiteApplicationRecorder(self.datastore)
+            with self._connection(commit=True) as conn:
+                version = _sqlite_schema_version(conn)
+                if version is None:
+                    self._create_schema(conn)
+                elif version > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"{path} was written by a newer invledger (schema {version}; this "
+                        f"version reads schema {SCHEMA_VERSION}): upgrade invledger"
+                    )
+        except StorageError:
+            raise
+        except (sqlite3.Error, PersistenceError) as error:
+            raise StorageError(_sqlite_reason(path, error)) from None
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in self.recorder.create_table_statements:
+                conn.execute(statement)
+            for statement in STATEMENTS:
+                if statement.startswith("CREATE TABLE"):
+                    statement += " WITHOUT ROWID"  # every table has a primary key
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO inv_meta VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    @contextmanager
+    def _connection(self, *, commit: bool) -> Iterator[sqlite3.Connection]:
+        with self.datastore.get_connection(commit=commit) as wrapper:
+            conn: sqlite3.Connection = wrapper._sqlite_conn  # noqa: SLF001 - the library's pooled connection
+            conn.row_factory = None
+            conn.execute("PRAGMA cache_size=-65536")
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[SQLiteTx]:
+        try:
+            with self._connection(commit=True) as conn:
+                cursor = conn.cursor()
+                cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    yield SQLiteTx(cursor, self.recorder)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+        except (sqlite3.Error, PersistenceError) as error:
+            raise StorageError(_sqlite_reason(self.path, error)) from None
+
+    @contextmanager
+    def read(self) -> Iterator[SQLiteTx]:
+        try:
+            with self._connection(commit=False) as conn:
+                cursor = conn.cursor()
+                cursor.execute("BEGIN")
+                try:
+                    yield SQLiteTx(cursor, self.recorder)
+                finally:
+                    conn.rollback()
+        except (sqlite3.Error, PersistenceError) as error:
+            raise StorageError(_sqlite_reason(self.path, error)) from None
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def _check_sqlite_path(path: str) -> None:
+    if path.startswith("file:") or path == ":memory:":
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StorageError(f"cannot open {path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise StorageError(f"cannot open {path}: it is a folder, not a database file")
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as file:
+            if file.read(16) != SQLITE_HEADER:
+                raise StorageError(f"{path} is not an invledger database (not a SQLite file)")
+
+
+def _sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "inv_meta" not in tables:
+        if tables - {"stored_events"}:
+            raise StorageError("the database holds other tables: it is not an invledger ledger")
+        return None
+    row = conn.execute("SELECT value FROM inv_meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def _sqlite_reason(path: str, error: BaseException) -> str:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return f"{path} is locked by another writer; waited and gave up (retry later)"
+    if "readonly" in text or "read-only" in text:
+        return f"{path} is read-only: invledger needs to write to it"
+    if "not a database" in text:
+        return f"{path} is not an invledger database"
+    if "unable to open" in text:
+        return f"cannot open {path}: check the path and its permissions"
+    return f"{path}: {text}"

@@ -1,0 +1,501 @@
+"""The questions users ask of the views: standing, audit, blocks, restricted, appeals, check.
+
+Each query reads the views inside one read transaction and returns a pydantic
+model: the JSON the CLI prints with `--json`, and what its human form renders.
+A moment in the past is answered exactly: a member's standing is refolded from
+the events that fed it, up to that moment.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, PlainSerializer
+
+from ledger import events as ev
+from ledger import rules
+from ledger.errors import LedgerError, RuleViolation
+from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.store import Tx
+from projections import standing as standing_rules
+from projections.reputation import SCORE_FORMULA, Reputation
+from projections.views import Pair, Views, from_us, to_us
+
+Time = Annotated[datetime, PlainSerializer(ev.format_time, return_type=str)]
+
+
+class ReputationOut(BaseModel):
+    sent: int
+    pending: int
+    accepted: int
+    ignored: int
+    unknown: int
+    withdrawn: int
+    acceptance_rate: float | None
+    score: int
+    score_formula: str = SCORE_FORMULA
+
+
+class AppealOut(BaseModel):
+    appeal: str
+    member: str
+    filed_at: Time
+    statement: str
+    outcome: str | None
+    agent: str | None
+    note: str | None
+    resolved_at: Time | None
+    overdue: bool
+
+
+class StatusOut(BaseModel):
+    member: str
+    as_of: Time
+    standing: str
+    since: Time | None
+    until: Time | None
+    can_send: bool
+    requires_email: bool
+    reports_counted: int
+    rule: str | None
+    policy_version: int
+    reputation: ReputationOut
+    open_appeal: AppealOut | None
+
+
+class CauseOut(BaseModel):
+    event_id: str
+    position: int
+    type: str
+    invitation: str
+    recipient: str
+    at: Time
+
+
+class EpisodeOut(BaseModel):
+    level: str
+    began_at: Time
+    until: Time | None
+    ended_at: Time | None
+    ended_by: str | None
+    policy_version: int
+    rule: str
+    causes: list[CauseOut]
+
+
+class AuditOut(BaseModel):
+    member: str
+    as_of: Time
+    standing: str
+    episodes: list[EpisodeOut]
+    appeals: list[AppealOut]
+
+
+class BlockOut(BaseModel):
+    member: str
+    event_id: str
+    type: str
+    invitation: str
+    position: int
+    at: Time
+
+
+class BlocksOut(BaseModel):
+    member: str
+    as_of: Time
+    blocked_by: list[BlockOut]
+    blocked: list[BlockOut]
+
+
+class RestrictedMember(BaseModel):
+    member: str
+    standing: str
+    since: Time | None
+    until: Time | None
+    reports_counted: int
+
+
+class RestrictedOut(BaseModel):
+    as_of: Time
+    members: list[RestrictedMember]
+
+
+class AppealsOut(BaseModel):
+    as_of: Time
+    overdue_after_hours: int
+    appeals: list[AppealOut]
+
+
+class CheckOut(BaseModel):
+    sender: str
+    recipient: str
+    as_of: Time
+    allowed: bool
+    rule: str | None
+    reason: str | None
+    warning: str | None
+
+
+# Standing at a moment --------------------------------------------------------
+
+
+def policy_at(tx: Tx, moment: datetime) -> Policy:
+    row = tx.one(
+        "SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1",
+        (to_us(moment),),
+    )
+    return Policy.model_validate_json(row[0]) if row else DEFAULT_POLICY
+
+
+def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
+    """The member's standing state with every event up to `moment` applied."""
+    row = tx.one("SELECT state FROM inv_standing WHERE member = ?", (member,))
+    if row is None:
+        return standing_rules.new_standing(member)
+    state = standing_rules.MemberStanding.from_json(json.loads(row[0]))
+    if state.clock is None or moment >= state.clock:
+        return state
+    return refold(tx, member, moment)
+
+
+def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
+    """Rebuild a member's standing from the log, with the events at or before `moment`."""
+    inputs = tx.all(
+        "SELECT s.rowid, s.state FROM inv_standing_inputs i "
+        "JOIN stored_events s ON s.rowid = i.position WHERE i.member = ? ORDER BY i.position",
+        (member,),
+    ) if _is_sqlite(tx) else tx.all(
+        "SELECT s.notification_id, s.state FROM inv_standing_inputs i JOIN stored_events s "
+        "ON s.notification_id = i.position WHERE i.member = ? ORDER BY i.position",
+        (member,),
+    )
+    policies = tx.all("SELECT position, policy FROM inv_policies ORDER BY position")
+    policy, next_policy = DEFAULT_POLICY, 0
+    state = standing_rules.new_standing(member)
+    appeals: dict[str, bool] = {}
+    for position, data in inputs:
+        event = ev.decode(bytes(data))
+        if event.at > moment:
+            continue
+        while next_policy < len(policies) and policies[next_policy][0] < position:
+            policy = Policy.model_validate_json(policies[next_policy][1])
+            next_policy += 1
+        if isinstance(event, ev.InvitationMarkedUnknown):
+            invitation = tx.one(
+                "SELECT recipient FROM inv_invitations WHERE invitation = ?", (event.invitation,)
+            )
+            report = standing_rules.Report(
+                event.id, position, event.at, event.invitation, invitation[0] if invitation else ""
+            )
+            state = standing_rules.on_report(state, report, policy)
+        elif isinstance(event, ev.AppealFiled):
+            appeals[event.appeal] = True
+            state = standing_rules.on_appeal_filed(
+                state, event.appeal, event.at, position, event.statement, policy
+            )
+        elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+            state = standing_rules.on_appeal_resolved(
+                state,
+                event.appeal,
+                isinstance(event, ev.AppealGranted),
+                event.agent,
+                event.note,
+                event.at,
+                position,
+                policy,
+            )
+    return state
+
+
+def _is_sqlite(tx: Tx) -> bool:
+    return type(tx).__name__ == "SQLiteTx"
+
+
+def status(tx: Tx, member: str, moment: datetime) -> StatusOut:
+    policy = policy_at(tx, moment)
+    state = standing_state(tx, member, moment)
+    seen = standing_rules.view(state, moment, policy)
+    open_appeal = None
+    if seen.open_appeal is not None:
+        open_appeal = _appeal_out(member, seen.open_appeal, moment, policy)
+    episode = seen.episode
+    return StatusOut(
+        member=member,
+        as_of=moment,
+        standing=seen.level,
+        since=episode.began_at if episode else None,
+        until=seen.until,
+        can_send=seen.level != "suspended",
+        requires_email=seen.level == "email_required",
+        reports_counted=seen.reports_counted,
+        rule=episode.rule if episode else None,
+        policy_version=policy.version,
+        reputation=_reputation_out(reputation(tx, member, moment)),
+        open_appeal=open_appeal,
+    )
+
+
+def reputation(tx: Tx, member: str, moment: datetime) -> Reputation:
+    if moment >= _latest_time(tx):
+        row = tx.one("SELECT * FROM inv_reputation WHERE member = ?", (member,))
+        return Reputation(*row) if row else Reputation(member)
+    # A past moment: count the member's invitations as they stood then.
+    counts = Reputation(member)
+    cut = to_us(moment)
+    for sent_us, responded_us, first, unknown_us in tx.all(
+        "SELECT sent_us, responded_us, first_response, unknown_us FROM inv_invitations "
+        "WHERE sender = ?",
+        (member,),
+    ):
+        if sent_us > cut:
+            continue
+        counts.sent += 1
+        if unknown_us is not None and unknown_us <= cut:
+            counts.unknown += 1
+        elif responded_us is not None and responded_us <= cut and first:
+            setattr(counts, first, getattr(counts, first) + 1)
+    return counts
+
+
+def _latest_time(tx: Tx) -> datetime:
+    row = tx.one("SELECT value FROM inv_meta WHERE key = 'latest_at_us'")
+    return from_us(int(row[0])) if row else from_us(0)
+
+
+def _reputation_out(counts: Reputation) -> ReputationOut:
+    return ReputationOut(
+        sent=counts.sent,
+        pending=counts.pending,
+        accepted=counts.accepted,
+        ignored=counts.ignored,
+        unknown=counts.unknown,
+        withdrawn=counts.withdrawn,
+        acceptance_rate=counts.acceptance_rate,
+        score=counts.score,
+    )
+
+
+def _appeal_out(
+    member: str, appeal: standing_rules.AppealRecord, moment: datetime, policy: Policy
+) -> AppealOut:
+    resolved = appeal.resolved_at is not None and appeal.resolved_at <= moment
+    overdue_at = appeal.filed_at + timedelta(hours=policy.appeal_overdue_hours)
+    return AppealOut(
+        appeal=appeal.appeal,
+        member=member,
+        filed_at=appeal.filed_at,
+        statement=appeal.statement,
+        outcome=appeal.outcome if resolved else None,
+        agent=appeal.agent if resolved else None,
+        note=appeal.note if resolved else None,
+        resolved_at=appeal.resolved_at if resolved else None,
+        overdue=not resolved and moment > overdue_at,
+    )
+
+
+def audit(tx: Tx, member: str, moment: datetime) -> AuditOut:
+    policy = policy_at(tx, moment)
+    state = standing_state(tx, member, moment)
+    seen = standing_rules.view(state, moment, policy)
+    # view() works on a copy; advance a second copy to close what ended by `moment`.
+    advanced = standing_rules.advance(
+        standing_rules.MemberStanding.from_json(state.to_json()), moment, policy
+    )
+    episodes = [
+        EpisodeOut(
+            level=e.level,
+            began_at=e.began_at,
+            until=e.until,
+            ended_at=e.ended_at if e.ended_at and e.ended_at <= moment else None,
+            ended_by=e.ended_by if e.ended_at and e.ended_at <= moment else None,
+            policy_version=e.policy_version,
+            rule=e.rule,
+            causes=[
+                CauseOut(
+                    event_id=c.event_id,
+                    position=c.position,
+                    type="invitation_marked_unknown",
+                    invitation=c.invitation,
+                    recipient=c.recipient,
+                    at=c.at,
+                )
+                for c in e.causes
+            ],
+        )
+        for e in advanced.episodes
+        if e.began_at <= moment
+    ]
+    appeals = [
+        _appeal_out(member, a, moment, policy) for a in advanced.appeals if a.filed_at <= moment
+    ]
+    return AuditOut(
+        member=member, as_of=moment, standing=seen.level, episodes=episodes, appeals=appeals
+    )
+
+
+def blocks(tx: Tx, member: str, moment: datetime) -> BlocksOut:
+    cut = to_us(moment)
+    columns = "block_event, block_type, block_invitation, block_position, block_us"
+    blocked_by = tx.all(
+        f"SELECT recipient, {columns} FROM inv_pairs WHERE sender = ? "
+        "AND block_event IS NOT NULL AND block_us <= ? ORDER BY block_position",
+        (member, cut),
+    )
+    blocked = tx.all(
+        f"SELECT sender, {columns} FROM inv_pairs WHERE recipient = ? "
+        "AND block_event IS NOT NULL AND block_us <= ? ORDER BY block_position",
+        (member, cut),
+    )
+
+    def out(row: tuple[Any, ...]) -> BlockOut:
+        return BlockOut(
+            member=row[0],
+            event_id=row[1],
+            type=row[2],
+            invitation=row[3],
+            position=row[4],
+            at=from_us(row[5]),
+        )
+
+    return BlocksOut(
+        member=member,
+        as_of=moment,
+        blocked_by=[out(r) for r in blocked_by],
+        blocked=[out(r) for r in blocked],
+    )
+
+
+def restricted(tx: Tx, moment: datetime) -> RestrictedOut:
+    """Every member whose standing at `moment` is not good, worst first."""
+    policy = policy_at(tx, moment)
+    if moment >= _latest_time(tx):
+        sql = "SELECT member, state FROM inv_standing WHERE level <> 'good'"
+    else:
+        sql = "SELECT member, state FROM inv_standing"
+    found: list[RestrictedMember] = []
+    for member, data in tx.all(sql):
+        state = standing_rules.MemberStanding.from_json(json.loads(data))
+        if not state.episodes:
+            continue
+        if state.clock is not None and moment < state.clock:
+            state = refold(tx, member, moment)
+        seen = standing_rules.view(state, moment, policy)
+        if seen.level != "good":
+            found.append(
+                RestrictedMember(
+                    member=member,
+                    standing=seen.level,
+                    since=seen.episode.began_at if seen.episode else None,
+                    until=seen.until,
+                    reports_counted=seen.reports_counted,
+                )
+            )
+    order = {level: i for i, level in enumerate(standing_rules.LEVELS)}
+    found.sort(key=lambda m: (-order[m.standing], -m.reports_counted, m.member))
+    return RestrictedOut(as_of=moment, members=found)
+
+
+def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> AppealsOut:
+    policy = policy_at(tx, moment)
+    cut = to_us(moment)
+    sql = "SELECT appeal, member FROM inv_appeals WHERE filed_us <= ?"
+    if only_open or only_overdue:
+        sql += " AND (outcome IS NULL OR resolved_us > ?)"
+        params: tuple[Any, ...] = (cut, cut)
+    else:
+        params = (cut,)
+    rows = tx.all(sql + " ORDER BY filed_us, appeal", params)
+    out: list[AppealOut] = []
+    states: dict[str, standing_rules.MemberStanding] = {}
+    for appeal_id, member in rows:
+        if member not in states:
+            states[member] = standing_state(tx, member, moment)
+        record = next((a for a in states[member].appeals if a.appeal == appeal_id), None)
+        if record is None:
+            continue
+        item = _appeal_out(member, record, moment, policy)
+        if only_overdue and not item.overdue:
+            continue
+        out.append(item)
+    return AppealsOut(as_of=moment, overdue_after_hours=policy.appeal_overdue_hours, appeals=out)
+
+
+def check(
+    tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime
+) -> CheckOut:
+    """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
+    views = Views(tx)
+    views.policy = policy_at(tx, moment)
+    try:
+        candidate = ev.from_fields(_candidate(sender, recipient, email, moment))
+        assert isinstance(candidate, ev.InvitationSent)
+        if sender == recipient:
+            raise RuleViolation("self-invitation", "a member cannot invite themselves")
+        views.standing[sender] = standing_state(tx, sender, moment)
+        if moment < _latest_time(tx):
+            _pairs_as_of(tx, views, sender, recipient, moment)
+        warning = rules.check_send(candidate, views)
+    except LedgerError as error:
+        return CheckOut(
+            sender=sender,
+            recipient=recipient,
+            as_of=moment,
+            allowed=False,
+            rule=getattr(error, "rule", "invalid-input"),
+            reason=str(error),
+            warning=None,
+        )
+    return CheckOut(
+        sender=sender,
+        recipient=recipient,
+        as_of=moment,
+        allowed=True,
+        rule=None,
+        reason=None,
+        warning=warning,
+    )
+
+
+def _pairs_as_of(tx: Tx, views: Views, sender: str, recipient: str, moment: datetime) -> None:
+    """Both directions of a pair as they stood at a past moment (a scan: past moments are rare)."""
+    cut = to_us(moment)
+    for a, b in ((sender, recipient), (recipient, sender)):
+        pair = Pair(a, b)
+        for invitation, sent_us, responded_us, first, unknown_us in tx.all(
+            "SELECT invitation, sent_us, responded_us, first_response, unknown_us "
+            "FROM inv_invitations WHERE sender = ? AND recipient = ? ORDER BY sent_us",
+            (a, b),
+        ):
+            if sent_us > cut:
+                continue
+            response = first if responded_us is not None and responded_us <= cut else None
+            if response is None and unknown_us is not None and unknown_us <= cut:
+                response = "unknown"
+            if response is None:
+                pair.pending = invitation
+            elif response == "accepted":
+                pair.connected_event = invitation
+            elif response in ("ignored", "unknown") and pair.block_event is None:
+                pair.block_event = invitation
+                pair.block_type = f"invitation_{'ignored' if response == 'ignored' else 'marked_unknown'}"
+        views.pairs[(a, b)] = pair
+    for key in ((sender, recipient), (recipient, sender)):
+        other = views.pairs[(key[1], key[0])]
+        if other is not None and other.connected_event:
+            views.pairs[key].connected_event = other.connected_event  # type: ignore[union-attr]
+
+
+def _candidate(sender: str, recipient: str, email: str | None, moment: datetime) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "id": "check",
+        "type": "invitation_sent",
+        "at": moment,
+        "invitation": "check-candidate",
+        "sender": sender,
+        "recipient": recipient,
+    }
+    if email is not None:
+        fields["recipient_email"] = email
+    return fields

@@ -1,0 +1,46 @@
+"""Reputation of a member as a sender: counts of outcomes and a 0-100 score.
+
+score = round(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2))
+
+A new member starts at 50. An acceptance moves the score up, an ignore down, an
+IDK report three times as far down as an ignore; withdrawn and pending
+invitations are neutral. The fraction grows with `accepted` and shrinks with
+`unknown`, so more IDK reports never raise the score and more acceptances never
+lower it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCORE_FORMULA = "round(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2))"
+
+
+@dataclass(slots=True)
+class Reputation:
+    member: str
+    sent: int = 0
+    accepted: int = 0
+    ignored: int = 0
+    unknown: int = 0
+    withdrawn: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.sent - self.accepted - self.ignored - self.unknown - self.withdrawn
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        responded = self.accepted + self.ignored + self.unknown
+        return round(self.accepted / responded, 4) if responded else None
+
+    @property
+    def score(self) -> int:
+        return score(self.accepted, self.ignored, self.unknown)
+
+    def as_row(self) -> tuple[str, int, int, int, int, int]:
+        return (self.member, self.sent, self.accepted, self.ignored, self.unknown, self.withdrawn)
+
+
+def score(accepted: int, ignored: int, unknown: int) -> int:
+    return round(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2))

@@ -1,0 +1,449 @@
+"""The views of the ledger, and how each event changes them.
+
+`Views` holds, for one transaction, the rows an append or a rebuild touches:
+invitations, directed pairs (pending, connection, block), appeals,
+reputation, and each member's standing state. Rows are loaded on first use
+(or in bulk with `prefetch`), changed in memory by `apply`, and written back
+by `flush` together with the tracking position, in the caller's transaction.
+Nothing is kept between transactions, so memory does not grow with the log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger import events as ev
+from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.schema import VIEWS_TRACKING_KEY
+from ledger.store import Tx
+from projections import standing as rules
+from projections.reputation import Reputation
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_CHUNK = 400  # keys per IN (...) query, under every backend's parameter limit
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+@dataclass(slots=True)
+class Invitation:
+    invitation: str
+    sender: str
+    recipient: str
+    status: str  # pending | accepted | ignored | unknown | withdrawn
+    sent_us: int
+    responded_us: int | None = None
+    first_response: str | None = None
+    unknown_us: int | None = None
+
+    def as_row(self) -> tuple[Any, ...]:
+        return (
+            self.invitation,
+            self.sender,
+            self.recipient,
+            self.status,
+            self.sent_us,
+            self.responded_us,
+            self.first_response,
+            self.unknown_us,
+        )
+
+
+@dataclass(slots=True)
+class Pair:
+    """One direction: `sender` inviting `recipient`."""
+
+    sender: str
+    recipient: str
+    pending: str | None = None
+    connected_event: str | None = None
+    block_event: str | None = None
+    block_type: str | None = None
+    block_invitation: str | None = None
+    block_position: int | None = None
+    block_us: int | None = None
+
+    def as_row(self) -> tuple[Any, ...]:
+        return (
+            self.sender,
+            self.recipient,
+            self.pending,
+            self.connected_event,
+            self.block_event,
+            self.block_type,
+            self.block_invitation,
+            self.block_position,
+            self.block_us,
+        )
+
+
+@dataclass(slots=True)
+class Appeal:
+    appeal: str
+    member: str
+    filed_us: int
+    position: int
+    outcome: str | None = None
+    resolved_us: int | None = None
+
+    def as_row(self) -> tuple[Any, ...]:
+        return (self.appeal, self.member, self.filed_us, self.position, self.outcome, self.resolved_us)
+
+
+RESPONSE_STATUS = {
+    "invitation_accepted": "accepted",
+    "invitation_ignored": "ignored",
+    "invitation_marked_unknown": "unknown",
+    "invitation_withdrawn": "withdrawn",
+}
+
+_UPSERT = {
+    "inv_invitations": "INSERT INTO inv_invitations VALUES (?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (invitation) DO UPDATE SET status=excluded.status, "
+    "responded_us=excluded.responded_us, first_response=excluded.first_response, "
+    "unknown_us=excluded.unknown_us",
+    "inv_pairs": "INSERT INTO inv_pairs VALUES (?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (sender, recipient) DO UPDATE SET pending=excluded.pending, "
+    "connected_event=excluded.connected_event, block_event=excluded.block_event, "
+    "block_type=excluded.block_type, block_invitation=excluded.block_invitation, "
+    "block_position=excluded.block_position, block_us=excluded.block_us",
+    "inv_appeals": "INSERT INTO inv_appeals VALUES (?,?,?,?,?,?) "
+    "ON CONFLICT (appeal) DO UPDATE SET outcome=excluded.outcome, "
+    "resolved_us=excluded.resolved_us",
+    "inv_reputation": "INSERT INTO inv_reputation VALUES (?,?,?,?,?,?) "
+    "ON CONFLICT (member) DO UPDATE SET sent=excluded.sent, accepted=excluded.accepted, "
+    "ignored=excluded.ignored, unknown=excluded.unknown, withdrawn=excluded.withdrawn",
+    "inv_standing": "INSERT INTO inv_standing VALUES (?,?,?) "
+    "ON CONFLICT (member) DO UPDATE SET level=excluded.level, state=excluded.state",
+}
+
+
+class Views:
+    """The view rows of one transaction, loaded lazily and written back by `flush`."""
+
+    def __init__(self, tx: Tx, tracking_key: str = VIEWS_TRACKING_KEY) -> None:
+        self.tx = tx
+        self.tracking_key = tracking_key
+        row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (tracking_key,))
+        self.position: int = int(row[0]) if row else 0
+        self.policy = load_policy(tx)
+        self.invitations: dict[str, Invitation | None] = {}
+        self.pairs: dict[tuple[str, str], Pair | None] = {}
+        self.appeals: dict[str, Appeal | None] = {}
+        self.reputation: dict[str, Reputation] = {}
+        self.standing: dict[str, rules.MemberStanding] = {}
+        self._dirty: dict[str, set[Any]] = {name: set() for name in _UPSERT}
+        self._inputs: list[tuple[str, int]] = []
+        self._policies: list[tuple[int, int, int, str]] = []
+        self._latest_us = 0  # the latest event time applied in this transaction
+
+    # Loading -----------------------------------------------------------------
+
+    def prefetch(self, batch: Sequence[ev.Event]) -> None:
+        """Load in bulk every row a batch of events will read."""
+        invitation_ids = {e.invitation for e in batch if hasattr(e, "invitation")}
+        self._load_invitations(invitation_ids - self.invitations.keys())
+        pairs: set[tuple[str, str]] = set()
+        senders: set[str] = set()
+        members: set[str] = set()
+        appeal_ids: set[str] = set()
+        for event in batch:
+            if isinstance(event, ev.InvitationSent):
+                pairs.add((event.sender, event.recipient))
+                pairs.add((event.recipient, event.sender))
+                senders.add(event.sender)
+            elif hasattr(event, "invitation"):
+                found = self.invitations.get(event.invitation)
+                if found is not None:
+                    pairs.add((found.sender, found.recipient))
+                    pairs.add((found.recipient, found.sender))
+                    senders.add(found.sender)
+                    members.add(found.sender)
+            elif isinstance(event, ev.AppealFiled):
+                members.add(event.member)
+                appeal_ids.add(event.appeal)
+            elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+                appeal_ids.add(event.appeal)
+        self._load_pairs(pairs - self.pairs.keys())
+        self._load_appeals(appeal_ids - self.appeals.keys())
+        members |= {a.member for a in (self.appeals.get(i) for i in appeal_ids) if a}
+        self._load_reputation(senders - self.reputation.keys())
+        self._load_standing(members - self.standing.keys())
+
+    def invitation(self, invitation: str) -> Invitation | None:
+        if invitation not in self.invitations:
+            self._load_invitations({invitation})
+        return self.invitations[invitation]
+
+    def pair(self, sender: str, recipient: str) -> Pair | None:
+        key = (sender, recipient)
+        if key not in self.pairs:
+            self._load_pairs({key})
+        return self.pairs[key]
+
+    def appeal(self, appeal: str) -> Appeal | None:
+        if appeal not in self.appeals:
+            self._load_appeals({appeal})
+        return self.appeals[appeal]
+
+    def member_standing(self, member: str) -> rules.MemberStanding:
+        if member not in self.standing:
+            self._load_standing({member})
+        return self.standing[member]
+
+    def member_reputation(self, member: str) -> Reputation:
+        if member not in self.reputation:
+            self._load_reputation({member})
+        return self.reputation[member]
+
+    def _select_in(self, sql: str, keys: Iterable[Any]) -> list[tuple[Any, ...]]:
+        keys = list(keys)
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows += self.tx.all(sql.format(",".join("?" * len(chunk))), chunk)
+        return rows
+
+    def _load_invitations(self, ids: set[str]) -> None:
+        for i in ids:
+            self.invitations[i] = None
+        for row in self._select_in("SELECT * FROM inv_invitations WHERE invitation IN ({})", ids):
+            self.invitations[row[0]] = Invitation(*row)
+
+    def _load_pairs(self, keys: set[tuple[str, str]]) -> None:
+        if not keys:
+            return
+        for key in keys:
+            self.pairs[key] = None
+        sql = "SELECT * FROM inv_pairs WHERE sender = ? AND recipient = ?"
+        for key in keys:
+            row = self.tx.one(sql, key)
+            if row is not None:
+                self.pairs[key] = Pair(*row)
+
+    def _load_appeals(self, ids: set[str]) -> None:
+        for i in ids:
+            self.appeals[i] = None
+        for row in self._select_in("SELECT * FROM inv_appeals WHERE appeal IN ({})", ids):
+            self.appeals[row[0]] = Appeal(*row)
+
+    def _load_reputation(self, members: set[str]) -> None:
+        for m in members:
+            self.reputation[m] = Reputation(m)
+        for row in self._select_in("SELECT * FROM inv_reputation WHERE member IN ({})", members):
+            self.reputation[row[0]] = Reputation(*row)
+
+    def _load_standing(self, members: set[str]) -> None:
+        for m in members:
+            self.standing[m] = rules.new_standing(m)
+        sql = "SELECT member, state FROM inv_standing WHERE member IN ({})"
+        for member, state in self._select_in(sql, members):
+            self.standing[member] = rules.MemberStanding.from_json(json.loads(state))
+
+    # Changing ----------------------------------------------------------------
+
+    def apply(self, event: ev.Event, position: int) -> None:
+        """Change the views by one stored event. Events arrive in log order, each once."""
+        at_us = to_us(event.at)
+        if at_us > self._latest_us:
+            self._latest_us = at_us
+        if isinstance(event, ev.InvitationSent):
+            self._sent(event, at_us)
+        elif isinstance(event, ev.AppealFiled):
+            self._appeal_filed(event, position, at_us)
+        elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+            self._appeal_resolved(event, position, at_us)
+        elif isinstance(event, ev.PolicyChanged):
+            self._policy_changed(event, position, at_us)
+        else:
+            self._response(event, position, at_us)
+        self.position = position
+
+    def _sent(self, event: ev.InvitationSent, at_us: int) -> None:
+        self.invitations[event.invitation] = Invitation(
+            event.invitation, event.sender, event.recipient, "pending", at_us
+        )
+        self._dirty["inv_invitations"].add(event.invitation)
+        pair = self._pair_for_update(event.sender, event.recipient)
+        pair.pending = event.invitation
+        self.member_reputation(event.sender).sent += 1
+        self._dirty["inv_reputation"].add(event.sender)
+
+    def _response(self, event: ev.InvitationResponse, position: int, at_us: int) -> None:
+        invitation = self.invitation(event.invitation)
+        assert invitation is not None, "responses are checked before they are stored"
+        status = RESPONSE_STATUS[event.type]
+        previous = invitation.status
+        invitation.status = status
+        if invitation.first_response is None:
+            invitation.first_response = status
+            invitation.responded_us = at_us
+        if status == "unknown":
+            invitation.unknown_us = at_us
+        self._dirty["inv_invitations"].add(invitation.invitation)
+
+        sender, recipient = invitation.sender, invitation.recipient
+        pair = self._pair_for_update(sender, recipient)
+        if pair.pending == invitation.invitation:
+            pair.pending = None
+        if status == "accepted":
+            pair.connected_event = event.id
+            self._pair_for_update(recipient, sender).connected_event = event.id
+        elif status in ("ignored", "unknown") and pair.block_event is None:
+            pair.block_event = event.id
+            pair.block_type = event.type
+            pair.block_invitation = invitation.invitation
+            pair.block_position = position
+            pair.block_us = at_us
+
+        counts = self.member_reputation(sender)
+        if previous == "ignored":
+            counts.ignored -= 1
+        setattr(counts, status, getattr(counts, status) + 1)
+        self._dirty["inv_reputation"].add(sender)
+
+        if status == "unknown":
+            report = rules.Report(event.id, position, event.at, invitation.invitation, recipient)
+            self._set_standing(
+                sender, rules.on_report(self.member_standing(sender), report, self.policy)
+            )
+            self._inputs.append((sender, position))
+
+    def _appeal_filed(self, event: ev.AppealFiled, position: int, at_us: int) -> None:
+        self.appeals[event.appeal] = Appeal(event.appeal, event.member, at_us, position)
+        self._dirty["inv_appeals"].add(event.appeal)
+        state = rules.on_appeal_filed(
+            self.member_standing(event.member),
+            event.appeal,
+            event.at,
+            position,
+            event.statement,
+            self.policy,
+        )
+        self._set_standing(event.member, state)
+        self._inputs.append((event.member, position))
+
+    def _appeal_resolved(
+        self, event: ev.AppealGranted | ev.AppealDenied, position: int, at_us: int
+    ) -> None:
+        appeal = self.appeal(event.appeal)
+        assert appeal is not None, "resolutions are checked before they are stored"
+        granted = isinstance(event, ev.AppealGranted)
+        appeal.outcome = "granted" if granted else "denied"
+        appeal.resolved_us = at_us
+        self._dirty["inv_appeals"].add(appeal.appeal)
+        state = rules.on_appeal_resolved(
+            self.member_standing(appeal.member),
+            appeal.appeal,
+            granted,
+            event.agent,
+            event.note,
+            event.at,
+            position,
+            self.policy,
+        )
+        self._set_standing(appeal.member, state)
+        self._inputs.append((appeal.member, position))
+
+    def _policy_changed(self, event: ev.PolicyChanged, position: int, at_us: int) -> None:
+        # Time-driven changes up to this moment happen under the old policy: bring
+        # every member who is not in good standing to it before switching.
+        rows = self.tx.all("SELECT member FROM inv_standing WHERE level <> 'good'")
+        self._load_standing({member for (member,) in rows} - self.standing.keys())
+        for member, state in list(self.standing.items()):
+            # Only a member who is not in good standing can change by time alone.
+            if stored_level(state, self.policy) != "good":
+                self._set_standing(member, rules.advance(state, event.at, self.policy))
+        self.policy = event.policy.applied_to(self.policy)
+        self._policies.append(
+            (position, at_us, self.policy.version, self.policy.model_dump_json())
+        )
+
+    def _pair_for_update(self, sender: str, recipient: str) -> Pair:
+        pair = self.pair(sender, recipient)
+        if pair is None:
+            pair = self.pairs[(sender, recipient)] = Pair(sender, recipient)
+        self._dirty["inv_pairs"].add((sender, recipient))
+        return pair
+
+    def _set_standing(self, member: str, state: rules.MemberStanding) -> None:
+        self.standing[member] = state
+        self._dirty["inv_standing"].add(member)
+
+    # Writing -----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every changed row and the tracking position, in the caller's transaction."""
+        tx = self.tx
+        dirty = self._dirty
+        if dirty["inv_invitations"]:
+            rows = [self.invitations[i].as_row() for i in dirty["inv_invitations"]]  # type: ignore[union-attr]
+            tx.many(_UPSERT["inv_invitations"], rows)
+        if dirty["inv_pairs"]:
+            rows = [self.pairs[k].as_row() for k in dirty["inv_pairs"]]  # type: ignore[union-attr]
+            tx.many(_UPSERT["inv_pairs"], rows)
+        if dirty["inv_appeals"]:
+            rows = [self.appeals[a].as_row() for a in dirty["inv_appeals"]]  # type: ignore[union-attr]
+            tx.many(_UPSERT["inv_appeals"], rows)
+        if dirty["inv_reputation"]:
+            rows = [self.reputation[m].as_row() for m in dirty["inv_reputation"]]
+            tx.many(_UPSERT["inv_reputation"], rows)
+        if dirty["inv_standing"]:
+            standing_rows = []
+            for member in dirty["inv_standing"]:
+                state = self.standing[member]
+                level = stored_level(state, self.policy)
+                standing_rows.append((member, level, json.dumps(state.to_json())))
+            tx.many(_UPSERT["inv_standing"], standing_rows)
+        if self._inputs:
+            tx.many("INSERT INTO inv_standing_inputs VALUES (?,?)", self._inputs)
+        if self._policies:
+            tx.many("INSERT INTO inv_policies VALUES (?,?,?,?)", self._policies)
+        if self._latest_us:
+            # Queries at or after this moment can read the views as they are.
+            tx.run(
+                "INSERT INTO inv_meta VALUES ('latest_at_us', ?) ON CONFLICT (key) DO UPDATE "
+                "SET value = excluded.value WHERE CAST(inv_meta.value AS BIGINT) < "
+                "CAST(excluded.value AS BIGINT)",
+                (str(self._latest_us),),
+            )
+        tx.run(
+            "INSERT INTO inv_tracking VALUES (?, ?) "
+            "ON CONFLICT (view) DO UPDATE SET position = excluded.position",
+            (self.tracking_key, self.position),
+        )
+        for keys in dirty.values():
+            keys.clear()
+        self._inputs.clear()
+        self._policies.clear()
+
+    def forget(self) -> None:
+        """Drop every cached row (after a flush): keeps memory flat across batches."""
+        self.invitations.clear()
+        self.pairs.clear()
+        self.appeals.clear()
+        self.reputation.clear()
+        self.standing.clear()
+
+
+def stored_level(state: rules.MemberStanding, policy: Policy) -> str:
+    """The level at the member's last judged moment: 'good' rows are never revisited."""
+    if state.clock is None:
+        return "good"
+    return rules.view(state, state.clock, policy).level
+
+
+def load_policy(tx: Tx) -> Policy:
+    row = tx.one("SELECT policy FROM inv_policies ORDER BY position DESC LIMIT 1")
+    return Policy.model_validate_json(row[0]) if row else DEFAULT_POLICY
