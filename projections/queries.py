@@ -166,10 +166,6 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
         "SELECT s.rowid, s.state FROM inv_standing_inputs i "
         "JOIN stored_events s ON s.rowid = i.position WHERE i.member = ? ORDER BY i.position",
         (member,),
-    ) if _is_sqlite(tx) else tx.all(
-        "SELECT s.notification_id, s.state FROM inv_standing_inputs i JOIN stored_events s "
-        "ON s.notification_id = i.position WHERE i.member = ? ORDER BY i.position",
-        (member,),
     )
     policies = tx.all("SELECT position, policy FROM inv_policies ORDER BY position")
     policy, next_policy = DEFAULT_POLICY, 0
@@ -207,10 +203,6 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
                 policy,
             )
     return state
-
-
-def _is_sqlite(tx: Tx) -> bool:
-    return type(tx).__name__ == "SQLiteTx"
 
 
 def status(tx: Tx, member: str, moment: datetime) -> StatusOut:

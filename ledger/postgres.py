@@ -1,0 +1,186 @@
+"""A ledger in PostgreSQL, shared by many processes, through the library's PostgreSQL recorder.
+
+Writers serialize on the library's `LOCK TABLE stored_events IN EXCLUSIVE MODE`,
+taken first in every write transaction: rules read inside it cannot be raced,
+and notification ids (positions) are issued in commit order. Readers are not
+blocked by that lock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import psycopg
+from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.rows import tuple_row
+
+from ledger.errors import StorageError
+from ledger.schema import SCHEMA_VERSION, STATEMENTS
+
+_SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
+
+
+class PostgresTx:
+    position_column = "notification_id"
+
+    def __init__(self, cursor: Any, library_cursor: Any, recorder: PostgresApplicationRecorder) -> None:
+        self._c = cursor
+        self._lib = library_cursor
+        self._recorder = recorder
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("?", "%s").replace("rowid", "notification_id")
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._c.execute(self._sql(sql), params)
+        return self._c.fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self._c.execute(self._sql(sql), params)
+        row: tuple[Any, ...] | None = self._c.fetchone()
+        return row
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._c.execute(self._sql(sql), params)
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._c.executemany(self._sql(sql), rows)
+
+    def next_position(self) -> int:
+        # Inside the table lock no other transaction can draw from the sequence.
+        self._c.execute(f"SELECT last_value, is_called FROM {_sequence_name(self._c)}")
+        last, called = self._c.fetchone()
+        return int(last) + 1 if called else int(last)
+
+    def insert_events(self, stored: Sequence[StoredEvent], first: int) -> None:
+        if not stored:
+            return
+        self._recorder._insert_stored_events(self._lib, stored)  # noqa: SLF001 - locks, notifies, inserts
+        ids = [row["notification_id"] for row in self._lib.fetchall()]
+        if ids != list(range(first, first + len(stored))):
+            raise StorageError("positions were not assigned in order; nothing was written")
+
+    def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        self._c.execute(
+            "SELECT notification_id, topic, state FROM stored_events "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+            (after, limit),
+        )
+        return self._c.fetchall()
+
+
+_SEQUENCE: dict[int, str] = {}
+
+
+def _sequence_name(cursor: Any) -> str:
+    key = id(cursor.connection)
+    if key not in _SEQUENCE:
+        cursor.execute("SELECT pg_get_serial_sequence('stored_events', 'notification_id')")
+        _SEQUENCE[key] = cursor.fetchone()[0]
+    return _SEQUENCE[key]
+
+
+class PostgresStore:
+    """A ledger in a PostgreSQL database named by a `postgresql://user@host:port/db` URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parts = urlparse(url)
+        self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
+        try:
+            self.datastore = PostgresDatastore(
+                dbname=unquote(parts.path.lstrip("/")) or "postgres",
+                host=parts.hostname or "localhost",
+                port=parts.port or 5432,
+                user=unquote(parts.username or os.environ.get("PGUSER", "postgres")),
+                password=unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+                connect_timeout=float(os.environ.get("INVLEDGER_CONNECT_TIMEOUT", "5")),
+                pool_size=1,
+                max_overflow=4,
+                lock_timeout=int(os.environ.get("INVLEDGER_LOCK_TIMEOUT", "30")),
+                originator_id_type="text",
+                pool_open_timeout=float(os.environ.get("INVLEDGER_CONNECT_TIMEOUT", "5")),
+            )
+            self.recorder = PostgresApplicationRecorder(self.datastore)
+            self._create_schema()
+        except StorageError:
+            raise
+        except (psycopg.Error, PersistenceError, OSError) as error:
+            raise StorageError(self._reason(error)) from None
+
+    def _reason(self, error: BaseException) -> str:
+        text = " ".join(str(error).split()) or type(error).__name__
+        if "pool" in text.lower() or "connect" in text.lower():
+            # The pool only says it timed out: ask the server directly for the reason.
+            try:
+                psycopg.connect(self.url, connect_timeout=3).close()
+            except psycopg.Error as direct:
+                text = " ".join(str(direct).split())
+            return f"cannot connect to PostgreSQL at {self.where}: {text}"
+        return f"PostgreSQL {self.where}: {text}"
+
+    def _create_schema(self) -> None:
+        with self.datastore.get_connection() as conn:
+            cursor = conn.cursor(row_factory=tuple_row)
+            cursor.execute("SELECT to_regclass('inv_meta')")
+            exists = cursor.fetchone()[0] is not None
+            if exists:
+                cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
+                row = cursor.fetchone()
+                if row and int(row[0]) > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"{self.where} was written by a newer invledger (schema {row[0]}; this "
+                        f"version reads schema {SCHEMA_VERSION}): upgrade invledger"
+                    )
+        if not exists:
+            for attempt in range(3):
+                try:
+                    self.recorder.create_table()
+                    break
+                except PersistenceError:
+                    # Another process created the same tables at the same moment.
+                    if attempt == 2:
+                        raise
+            with self.datastore.get_connection() as conn, conn.transaction():
+                cursor = conn.cursor(row_factory=tuple_row)
+                # Several processes may open a new ledger at once: one creates the tables.
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in STATEMENTS:
+                    cursor.execute(statement)
+                cursor.execute(
+                    "INSERT INTO inv_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
+                    (str(SCHEMA_VERSION),),
+                )
+        else:
+            self.datastore.register_type_adapters()
+
+    @contextmanager
+    def write(self) -> Iterator[PostgresTx]:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction():
+                library_cursor = conn.cursor()
+                for statement in self.recorder.lock_table_statements:
+                    library_cursor.execute(statement)
+                yield PostgresTx(conn.cursor(row_factory=tuple_row), library_cursor, self.recorder)
+        except (psycopg.Error, PersistenceError) as error:
+            raise StorageError(self._reason(error)) from None
+
+    @contextmanager
+    def read(self) -> Iterator[PostgresTx]:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+                cursor = conn.cursor(row_factory=tuple_row)
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield PostgresTx(cursor, None, self.recorder)
+        except (psycopg.Error, PersistenceError) as error:
+            raise StorageError(self._reason(error)) from None
+
+    def close(self) -> None:
+        self.datastore.close()
