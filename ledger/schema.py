@@ -34,7 +34,9 @@ STATEMENTS = (
         sent_us BIGINT NOT NULL,
         responded_us BIGINT,
         first_response TEXT,
-        unknown_us BIGINT)""",
+        first_event TEXT,
+        unknown_us BIGINT,
+        unknown_event TEXT)""",
     # One row per directed pair (sender -> recipient) that ever had an invitation:
     # the pending invitation, the connection, and the block with its cause.
     """CREATE TABLE IF NOT EXISTS inv_pairs (

@@ -455,23 +455,27 @@ def _pairs_as_of(tx: Tx, views: Views, sender: str, recipient: str, moment: date
     cut = to_us(moment)
     for a, b in ((sender, recipient), (recipient, sender)):
         pair = Pair(a, b)
-        for invitation, sent_us, responded_us, first, unknown_us in tx.all(
-            "SELECT invitation, sent_us, responded_us, first_response, unknown_us "
-            "FROM inv_invitations WHERE sender = ? AND recipient = ? ORDER BY sent_us",
+        for invitation, sent_us, responded_us, first, first_event, unknown_us, unknown_event in tx.all(
+            "SELECT invitation, sent_us, responded_us, first_response, first_event, unknown_us, "
+            "unknown_event FROM inv_invitations WHERE sender = ? AND recipient = ? ORDER BY sent_us",
             (a, b),
         ):
             if sent_us > cut:
                 continue
-            response = first if responded_us is not None and responded_us <= cut else None
-            if response is None and unknown_us is not None and unknown_us <= cut:
-                response = "unknown"
+            response, cause = None, None
+            if responded_us is not None and responded_us <= cut:
+                response, cause = first, first_event
+            elif unknown_us is not None and unknown_us <= cut:
+                response, cause = "unknown", unknown_event
             if response is None:
                 pair.pending = invitation
             elif response == "accepted":
-                pair.connected_event = invitation
+                pair.connected_event = cause
             elif response in ("ignored", "unknown") and pair.block_event is None:
-                pair.block_event = invitation
-                pair.block_type = f"invitation_{'ignored' if response == 'ignored' else 'marked_unknown'}"
+                pair.block_event = cause
+                pair.block_type = (
+                    "invitation_ignored" if response == "ignored" else "invitation_marked_unknown"
+                )
         views.pairs[(a, b)] = pair
     for key in ((sender, recipient), (recipient, sender)):
         other = views.pairs[(key[1], key[0])]

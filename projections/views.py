@@ -45,7 +45,9 @@ class Invitation:
     sent_us: int
     responded_us: int | None = None
     first_response: str | None = None
+    first_event: str | None = None
     unknown_us: int | None = None
+    unknown_event: str | None = None
 
     def as_row(self) -> tuple[Any, ...]:
         return (
@@ -56,7 +58,9 @@ class Invitation:
             self.sent_us,
             self.responded_us,
             self.first_response,
+            self.first_event,
             self.unknown_us,
+            self.unknown_event,
         )
 
 
@@ -109,10 +113,11 @@ RESPONSE_STATUS = {
 }
 
 _UPSERT = {
-    "inv_invitations": "INSERT INTO inv_invitations VALUES (?,?,?,?,?,?,?,?) "
+    "inv_invitations": "INSERT INTO inv_invitations VALUES (?,?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT (invitation) DO UPDATE SET status=excluded.status, "
     "responded_us=excluded.responded_us, first_response=excluded.first_response, "
-    "unknown_us=excluded.unknown_us",
+    "first_event=excluded.first_event, unknown_us=excluded.unknown_us, "
+    "unknown_event=excluded.unknown_event",
     "inv_pairs": "INSERT INTO inv_pairs VALUES (?,?,?,?,?,?,?,?,?) "
     "ON CONFLICT (sender, recipient) DO UPDATE SET pending=excluded.pending, "
     "connected_event=excluded.connected_event, block_event=excluded.block_event, "
@@ -288,9 +293,11 @@ class Views:
         invitation.status = status
         if invitation.first_response is None:
             invitation.first_response = status
+            invitation.first_event = event.id
             invitation.responded_us = at_us
         if status == "unknown":
             invitation.unknown_us = at_us
+            invitation.unknown_event = event.id
         self._dirty["inv_invitations"].add(invitation.invitation)
 
         sender, recipient = invitation.sender, invitation.recipient

@@ -1,0 +1,533 @@
+"""The questions users ask (status, audit, blocks, restricted, appeals, check), on a real ledger.
+
+Most tests read SPEC.md's worked example, recorded through `Ledger.record` with
+explicit times: day N is 2026-01-01 + N days, noon UTC. Each IDK report of day N
+comes from `stranger-NN`, who received alice's invitation three hours earlier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.application import Appended, Ledger
+from projections import queries
+from projections.statement import statement_of_reasons
+
+START = datetime(2026, 1, 1, 12, tzinfo=UTC)
+REPORT_DAYS = [*range(1, 8), *range(20, 27), *range(40, 47)]
+
+
+def day(n: float) -> datetime:
+    return START + timedelta(days=n)
+
+
+def stranger(n: int) -> str:
+    return f"stranger-{n:02d}"
+
+
+@dataclass
+class Story:
+    book: Ledger
+    reports: dict[int, Appended]  # the IDK report of each report day
+
+
+def send(book: Ledger, invitation: str, sender: str, recipient: str, at: datetime) -> Appended:
+    return book.record(
+        {"type": "invitation_sent", "invitation": invitation, "sender": sender, "recipient": recipient, "at": at}
+    )
+
+
+def respond(book: Ledger, event_type: str, invitation: str, at: datetime) -> Appended:
+    return book.record({"type": event_type, "invitation": invitation, "at": at})
+
+
+def report(book: Ledger, sender: str, recipient: str, at: datetime) -> Appended:
+    invitation = f"inv-{sender}-{recipient}"
+    send(book, invitation, sender, recipient, at - timedelta(hours=3))
+    return respond(book, "invitation_marked_unknown", invitation, at)
+
+
+def file_appeal(book: Ledger, appeal: str, member: str, at: datetime, statement: str) -> Appended:
+    return book.record(
+        {"type": "appeal_filed", "appeal": appeal, "member": member, "statement": statement, "at": at}
+    )
+
+
+def record_worked_example(book: Ledger) -> dict[int, Appended]:
+    reports = {}
+    for n in REPORT_DAYS[:7]:
+        reports[n] = report(book, "alice", stranger(n), day(n))
+    file_appeal(book, "ap-alice", "alice", day(10), "These were my classmates from Ghent")
+    book.record({"type": "appeal_granted", "appeal": "ap-alice", "agent": "agent-grete", "at": day(11)})
+    for n in REPORT_DAYS[7:]:
+        reports[n] = report(book, "alice", stranger(n), day(n))
+    return reports
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """The whole worked example, recorded once; the tests of this fixture only read."""
+    book = Ledger(str(tmp_path_factory.mktemp("worked") / "ledger.db"))
+    reports = record_worked_example(book)
+    book.ensure_current()
+    yield Story(book, reports)
+    book.close()
+
+
+def ask(book: Ledger, query: object, *args: object) -> object:
+    book.ensure_current()
+    with book.store.read() as tx:
+        return query(tx, *args)  # type: ignore[operator]
+
+
+def status(book: Ledger, member: str, at: datetime) -> queries.StatusOut:
+    return ask(book, queries.status, member, at)  # type: ignore[return-value]
+
+
+def audit(book: Ledger, member: str, at: datetime) -> queries.AuditOut:
+    return ask(book, queries.audit, member, at)  # type: ignore[return-value]
+
+
+# Status at chosen moments, after the whole example is recorded ---------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "standing", "until"),
+    [
+        (day(0), "good", None),
+        (day(4), "good", None),
+        (day(5), "warned", None),
+        (day(6), "warned", None),
+        (day(7), "email_required", day(37)),
+        (day(8), "email_required", day(37)),
+        (day(10.5), "email_required", day(37)),
+        (day(11), "good", None),
+        (day(23), "good", None),
+        (day(24), "warned", None),
+        (day(26), "suspended", day(33)),
+        (day(33) - timedelta(seconds=1), "suspended", day(33)),
+        (day(33), "good", None),
+        (day(45), "warned", None),
+        (day(46), "suspended", day(60)),
+        (day(60), "good", None),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_status_at_a_past_moment_tells_the_standing_of_that_moment(
+    story: Story, moment: datetime, standing: str, until: datetime | None
+) -> None:
+    seen = status(story.book, "alice", moment)
+
+    assert (seen.standing, seen.until) == (standing, until)
+    assert seen.as_of == moment
+
+
+def test_on_day_8_alice_must_give_emails_until_day_37_even_after_everything_later(story: Story) -> None:
+    seen = status(story.book, "alice", day(8))
+
+    assert seen.standing == "email_required"
+    assert seen.until == day(37)
+    assert (seen.can_send, seen.requires_email) == (True, True)
+    assert seen.policy_version == 1
+
+
+def test_a_suspended_member_cannot_send(story: Story) -> None:
+    seen = status(story.book, "alice", day(27))
+
+    assert (seen.can_send, seen.requires_email) == (False, False)
+
+
+def test_reports_counted_are_the_reports_in_the_window_after_the_clean_slate(story: Story) -> None:
+    assert status(story.book, "alice", day(6)).reports_counted == 6
+    assert status(story.book, "alice", day(8)).reports_counted == 0  # the restriction took them
+    assert status(story.book, "alice", day(22)).reports_counted == 3
+
+
+def test_the_open_appeal_shows_while_it_is_open(story: Story) -> None:
+    during = status(story.book, "alice", day(10.5))
+    after = status(story.book, "alice", day(12))
+
+    assert during.open_appeal is not None
+    assert during.open_appeal.appeal == "ap-alice"
+    assert during.open_appeal.filed_at == day(10)
+    assert during.open_appeal.outcome is None
+    assert after.open_appeal is None
+
+
+def test_status_of_a_member_never_seen_is_good_with_an_empty_reputation(story: Story) -> None:
+    seen = status(story.book, "newcomer-nina", day(50))
+
+    assert (seen.standing, seen.until, seen.reports_counted) == ("good", None, 0)
+    assert (seen.reputation.sent, seen.reputation.acceptance_rate, seen.reputation.score) == (0, None, 50)
+
+
+# Audit -----------------------------------------------------------------------------
+
+
+def test_audit_lists_every_episode_oldest_first_with_how_it_ended(story: Story) -> None:
+    episodes = audit(story.book, "alice", day(100)).episodes
+
+    assert [(e.level, e.began_at, e.until, e.ended_at, e.ended_by) for e in episodes] == [
+        ("warned", day(5), None, day(7), "escalation"),
+        ("email_required", day(7), day(37), day(11), "appeal"),
+        ("warned", day(24), None, day(26), "escalation"),
+        ("suspended", day(26), day(33), day(33), "expiry"),
+        ("warned", day(44), None, day(46), "escalation"),
+        ("suspended", day(46), day(60), day(60), "expiry"),
+    ]
+    assert {e.policy_version for e in episodes} == {1}
+    assert all(e.rule for e in episodes)
+
+
+def test_audit_causes_are_exactly_the_counted_reports_with_ids_positions_and_recipients(story: Story) -> None:
+    episodes = audit(story.book, "alice", day(100)).episodes
+    restriction, suspension = episodes[1], episodes[3]
+
+    def expected(days: range) -> list[tuple[str, int, str, str, str, datetime]]:
+        return [
+            (
+                story.reports[n].event.id,
+                story.reports[n].position,
+                "invitation_marked_unknown",
+                f"inv-alice-{stranger(n)}",
+                stranger(n),
+                day(n),
+            )
+            for n in days
+        ]
+
+    def causes(episode: queries.EpisodeOut) -> list[tuple[str, int, str, str, str, datetime]]:
+        return [(c.event_id, c.position, c.type, c.invitation, c.recipient, c.at) for c in episode.causes]
+
+    assert causes(episodes[0]) == expected(range(1, 6))
+    assert causes(restriction) == expected(range(1, 8))
+    assert causes(suspension) == expected(range(20, 27))
+
+
+def test_audit_at_a_past_moment_shows_only_what_had_happened(story: Story) -> None:
+    then = audit(story.book, "alice", day(8))
+
+    assert then.standing == "email_required"
+    assert [(e.level, e.ended_at, e.ended_by) for e in then.episodes] == [
+        ("warned", day(7), "escalation"),
+        ("email_required", None, None),
+    ]
+    assert then.appeals == []
+
+
+def test_audit_lists_the_appeal_with_its_outcome(story: Story) -> None:
+    (appeal,) = audit(story.book, "alice", day(100)).appeals
+
+    assert (appeal.appeal, appeal.filed_at, appeal.statement) == (
+        "ap-alice", day(10), "These were my classmates from Ghent",
+    )
+    assert (appeal.outcome, appeal.agent, appeal.resolved_at) == ("granted", "agent-grete", day(11))
+
+
+def test_an_episode_names_the_policy_version_in_force_when_it_began(tmp_path: Path) -> None:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    book.record({"type": "policy_changed", "policy": {"version": 4, "warn_at": 2, "restrict_at": 3},
+                 "at": day(0)})
+    for n in (1, 2, 3):
+        report(book, "basil", f"guest-{n}", day(n))
+
+    episodes = audit(book, "basil", day(4)).episodes
+    book.close()
+
+    assert [(e.level, e.policy_version) for e in episodes] == [("warned", 4), ("email_required", 4)]
+    assert "version 4" in episodes[1].rule
+
+
+def test_a_warning_ends_when_its_oldest_needed_report_leaves_the_window(tmp_path: Path) -> None:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for n in range(1, 6):
+        report(book, "wendy", f"neighbour-{n}", day(n))
+
+    before, at_exit = status(book, "wendy", day(31) - timedelta(seconds=1)), status(book, "wendy", day(31))
+    (warning,) = audit(book, "wendy", day(40)).episodes
+    book.close()
+
+    assert (before.standing, at_exit.standing) == ("warned", "good")
+    assert (warning.ended_at, warning.ended_by) == (day(31), "window")
+
+
+# The statement of reasons ----------------------------------------------------------
+
+
+def test_the_statement_of_reasons_names_no_recipient(story: Story) -> None:
+    for moment in (day(8), day(27), day(100)):
+        text = statement_of_reasons(audit(story.book, "alice", moment))
+
+        assert "stranger-" not in text
+        assert "inv-alice" not in text
+        assert all(r.event.id not in text for r in story.reports.values())
+
+
+def test_the_statement_of_reasons_gives_the_decision_period_policy_version_and_how_to_appeal(story: Story) -> None:
+    text = statement_of_reasons(audit(story.book, "alice", day(8)))
+
+    assert "alice" in text
+    assert "email" in text
+    assert "2026-01-08" in text and "2026-02-07" in text  # day 7 until day 37
+    assert "policy version 1" in text
+    assert "appeal" in text.lower()
+    assert "7 invitations" in text
+
+
+def test_the_statement_of_reasons_for_a_member_never_restricted_says_none_is_due(story: Story) -> None:
+    text = statement_of_reasons(audit(story.book, "alice", day(6)))
+
+    assert "No restriction" in text
+    assert "stranger-" not in text
+
+
+# Blocks ----------------------------------------------------------------------------
+
+
+def test_blocks_lists_who_blocked_a_member_with_the_causing_event(story: Story) -> None:
+    out = ask(story.book, queries.blocks, "alice", day(100))
+
+    assert [(b.member, b.event_id, b.position, b.type, b.invitation, b.at) for b in out.blocked_by] == [  # type: ignore[attr-defined]
+        (stranger(n), story.reports[n].event.id, story.reports[n].position, "invitation_marked_unknown",
+         f"inv-alice-{stranger(n)}", day(n))
+        for n in REPORT_DAYS
+    ]
+    assert out.blocked == []  # type: ignore[attr-defined]
+
+
+def test_blocks_lists_whom_a_member_blocked(story: Story) -> None:
+    out = ask(story.book, queries.blocks, stranger(3), day(100))
+
+    assert [(b.member, b.event_id) for b in out.blocked] == [("alice", story.reports[3].event.id)]  # type: ignore[attr-defined]
+    assert out.blocked_by == []  # type: ignore[attr-defined]
+
+
+def test_blocks_at_a_past_moment_leave_out_later_blocks(story: Story) -> None:
+    out = ask(story.book, queries.blocks, "alice", day(2))
+
+    assert [b.member for b in out.blocked_by] == [stranger(1), stranger(2)]  # type: ignore[attr-defined]
+
+
+def test_an_ignore_blocks_with_its_own_event_type(tmp_path: Path) -> None:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    send(book, "inv-hal", "hal", "iris", day(1))
+    ignored = respond(book, "invitation_ignored", "inv-hal", day(2))
+
+    out = ask(book, queries.blocks, "hal", day(3))
+    book.close()
+
+    assert [(b.member, b.type, b.event_id) for b in out.blocked_by] == [  # type: ignore[attr-defined]
+        ("iris", "invitation_ignored", ignored.event.id)
+    ]
+
+
+# Restricted ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_senders(tmp_path: Path) -> Iterator[Ledger]:
+    """By day 30: sam is suspended, erin must give emails, walter is warned, greta is good."""
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for n in range(1, 8):
+        report(book, "erin", f"e-guest-{n}", day(n))
+    for n in range(1, 6):
+        report(book, "walter", f"w-guest-{n}", day(n + 20))
+    for n in range(1, 15):  # seven restrict, seven more escalate
+        report(book, "sam", f"s-guest-{n}", day(n + 10))
+    send(book, "inv-greta", "greta", "hans", day(2))
+    respond(book, "invitation_accepted", "inv-greta", day(3))
+    yield book
+    book.close()
+
+
+def test_restricted_lists_every_member_not_in_good_standing_worst_first(three_senders: Ledger) -> None:
+    out = ask(three_senders, queries.restricted, day(26))
+
+    assert [(m.member, m.standing) for m in out.members] == [  # type: ignore[attr-defined]
+        ("sam", "suspended"),
+        ("erin", "email_required"),
+        ("walter", "warned"),
+    ]
+
+
+def test_restricted_at_a_past_moment_lists_who_was_restricted_then(three_senders: Ledger) -> None:
+    out = ask(three_senders, queries.restricted, day(8))
+
+    assert [(m.member, m.standing, m.until) for m in out.members] == [("erin", "email_required", day(37))]  # type: ignore[attr-defined]
+
+
+def test_restricted_after_every_restriction_expired_is_empty(story: Story) -> None:
+    out = ask(story.book, queries.restricted, day(61))
+
+    assert out.members == []  # type: ignore[attr-defined]
+
+
+# The appeals queue -----------------------------------------------------------------
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[Ledger]:
+    """Three restricted members appeal on day 8: olga at 08:00, pete at noon, quincy at 16:00.
+
+    Olga's appeal is denied on day 9; the others stay open.
+    """
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for member in ("olga", "pete", "quincy"):
+        for n in range(1, 8):
+            report(book, member, f"{member}-guest-{n}", day(n))
+    file_appeal(book, "ap-olga", "olga", day(8) - timedelta(hours=4), "I run a meetup")
+    file_appeal(book, "ap-pete", "pete", day(8), "I am a recruiter")
+    file_appeal(book, "ap-quincy", "quincy", day(8) + timedelta(hours=4), "Those are my students")
+    book.record({"type": "appeal_denied", "appeal": "ap-olga", "agent": "agent-ron", "note": "reports confirmed",
+                 "at": day(9)})
+    yield book
+    book.close()
+
+
+def appeal_ids(book: Ledger, at: datetime, only_open: bool, only_overdue: bool) -> list[str]:
+    out = ask(book, queries.appeals, at, only_open, only_overdue)
+    return [a.appeal for a in out.appeals]  # type: ignore[attr-defined]
+
+
+def test_the_appeals_queue_lists_every_appeal_oldest_first(queue: Ledger) -> None:
+    assert appeal_ids(queue, day(20), False, False) == ["ap-olga", "ap-pete", "ap-quincy"]
+
+
+def test_the_open_appeals_leave_out_resolved_ones(queue: Ledger) -> None:
+    assert appeal_ids(queue, day(20), True, False) == ["ap-pete", "ap-quincy"]
+
+
+def test_an_appeal_resolved_later_was_open_at_an_earlier_moment(queue: Ledger) -> None:
+    assert appeal_ids(queue, day(8.5), True, False) == ["ap-olga", "ap-pete", "ap-quincy"]
+
+
+def test_an_appeal_is_overdue_only_after_48_hours(queue: Ledger) -> None:
+    at_48_hours = day(10)
+
+    assert appeal_ids(queue, at_48_hours, False, True) == []
+    assert appeal_ids(queue, at_48_hours + timedelta(minutes=1), False, True) == ["ap-pete"]
+    assert appeal_ids(queue, day(10.5), False, True) == ["ap-pete", "ap-quincy"]
+
+
+def test_a_resolved_appeal_is_never_overdue(queue: Ledger) -> None:
+    out = ask(queue, queries.appeals, day(30), False, False)
+
+    olga = next(a for a in out.appeals if a.appeal == "ap-olga")  # type: ignore[attr-defined]
+    assert (olga.outcome, olga.agent, olga.note, olga.resolved_at, olga.overdue) == (
+        "denied", "agent-ron", "reports confirmed", day(9), False,
+    )
+    assert out.overdue_after_hours == 48  # type: ignore[attr-defined]
+
+
+def test_a_shorter_overdue_policy_makes_appeals_overdue_sooner(queue: Ledger) -> None:
+    queue.record({"type": "policy_changed", "policy": {"version": 2, "appeal_overdue_hours": 12}, "at": day(8.6)})
+
+    # 12 hours after filing: olga (day 7.83) and pete (day 8) are overdue, quincy (day 8.17) not yet.
+    assert appeal_ids(queue, day(8.6), False, True) == ["ap-olga", "ap-pete"]
+    assert appeal_ids(queue, day(8.6), False, False) == ["ap-olga", "ap-pete", "ap-quincy"]
+
+
+# Check at a moment -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "allowed", "rule"),
+    [(day(6), True, None), (day(8), False, "email-required"), (day(27), False, "suspended"), (day(34), True, None)],
+)
+def test_check_answers_for_the_moment_asked(story: Story, moment: datetime, allowed: bool, rule: str | None) -> None:
+    out = ask(story.book, queries.check, "alice", "newcomer-nina", None, moment)
+
+    assert (out.allowed, out.rule) == (allowed, rule)  # type: ignore[attr-defined]
+
+
+def test_check_now_refuses_a_blocked_pair_and_names_the_event_that_caused_the_block(story: Story) -> None:
+    out = ask(story.book, queries.check, "alice", stranger(1), "s1@example.org", day(100))
+
+    assert (out.allowed, out.rule) == (False, "blocked")  # type: ignore[attr-defined]
+    assert story.reports[1].event.id in out.reason  # type: ignore[attr-defined]
+
+
+def test_check_at_a_past_moment_names_the_event_that_caused_the_block(story: Story) -> None:
+    # Day 34 lies before the last event (day 46): the pair is rebuilt as it stood then.
+    out = ask(story.book, queries.check, "alice", stranger(1), "s1@example.org", day(34))
+
+    assert (out.allowed, out.rule) == (False, "blocked")  # type: ignore[attr-defined]
+    assert story.reports[1].event.id in out.reason  # type: ignore[attr-defined]
+
+
+# Reputation ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clara(tmp_path: Path) -> Iterator[Ledger]:
+    """clara sent six invitations: two accepted, one ignored, one marked unknown, one withdrawn, one pending."""
+    book = Ledger(str(tmp_path / "ledger.db"))
+    outcomes = ["invitation_accepted", "invitation_accepted", "invitation_ignored",
+                "invitation_marked_unknown", "invitation_withdrawn", None]
+    for n, outcome in enumerate(outcomes, 1):
+        send(book, f"inv-clara-{n}", "clara", f"friend-{n}", day(n))
+        if outcome:
+            respond(book, outcome, f"inv-clara-{n}", day(n + 0.5))
+    yield book
+    book.close()
+
+
+def test_reputation_counts_every_outcome(clara: Ledger) -> None:
+    rep = status(clara, "clara", day(10)).reputation
+
+    assert (rep.sent, rep.pending, rep.accepted, rep.ignored, rep.unknown, rep.withdrawn) == (6, 1, 2, 1, 1, 1)
+    assert rep.acceptance_rate == pytest.approx(2 / 4)
+    assert rep.score == round(100 * 3 / (2 + 1 + 3 + 2))
+    assert "accepted" in rep.score_formula
+
+
+def test_reputation_at_a_past_moment_counts_what_had_happened(clara: Ledger) -> None:
+    rep = status(clara, "clara", day(3)).reputation
+
+    assert (rep.sent, rep.pending, rep.accepted, rep.ignored) == (3, 1, 2, 0)
+
+
+def test_an_ignored_then_unknown_invitation_counts_once_as_unknown(tmp_path: Path) -> None:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    send(book, "inv-dan", "dan", "eve", day(1))
+    respond(book, "invitation_ignored", "inv-dan", day(2))
+    respond(book, "invitation_marked_unknown", "inv-dan", day(3))
+
+    rep = status(book, "dan", day(4)).reputation
+    book.close()
+
+    assert (rep.sent, rep.ignored, rep.unknown, rep.pending) == (1, 0, 1, 0)
+
+
+def test_more_idk_reports_never_raise_the_score(tmp_path: Path) -> None:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    send(book, "inv-fox-0", "fox", "gale", day(0))
+    respond(book, "invitation_accepted", "inv-fox-0", day(0.5))
+    scores = [status(book, "fox", day(1)).reputation.score]
+    for n in range(1, 6):
+        report(book, "fox", f"victim-{n}", day(n))
+        scores.append(status(book, "fox", day(n)).reputation.score)
+    book.close()
+
+    assert scores == sorted(scores, reverse=True)
+    assert scores[-1] < scores[0]
+
+
+def test_more_acceptances_never_lower_the_score(tmp_path: Path) -> None:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    report(book, "gwen", "skeptic", day(0.5))
+    scores = [status(book, "gwen", day(1)).reputation.score]
+    for n in range(1, 6):
+        send(book, f"inv-gwen-{n}", "gwen", f"colleague-{n}", day(n))
+        respond(book, "invitation_accepted", f"inv-gwen-{n}", day(n + 0.25))
+        scores.append(status(book, "gwen", day(n + 0.5)).reputation.score)
+    book.close()
+
+    assert scores == sorted(scores)
+    assert scores[-1] > scores[0]
+    assert all(0 <= s <= 100 for s in scores)
