@@ -16,7 +16,7 @@ from cli.progress import ProgressLine
 
 
 def register(cli: click.Group) -> None:
-    for command in (import_, export, replay, policy, simulate, demo):
+    for command in (import_, export, replay, policy, simulate, demo, follow):
         cli.add_command(command)
 
 
@@ -391,3 +391,35 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         f"\nTry: invledger --db {path} status {offender} --at {render.when(moment)}\n"
         f"     invledger --db {path} replay --check"
     )
+
+
+@click.command()
+@click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
+              help="Seconds between looks at a SQLite ledger (PostgreSQL is followed by subscription).")
+@click.option("--rounds", type=click.IntRange(min=1), default=None,
+              help="Stop after this many wake-ups (default: follow until interrupted).")
+@handle_errors
+def follow(poll: float, rounds: int | None) -> None:
+    """Keep the views current as other processes append: a long-lived follower.
+
+    Every invledger writer already updates the views in its own transaction; a
+    follower also catches up events that other tools append to the log, so queries
+    stay cheap. Stop it with Ctrl-C.
+
+    \b
+    Example:
+        invledger --db postgresql://postgres@127.0.0.1:5432/ledger follow
+    """
+    book = _ledger()
+    total = [0]
+
+    def applied(count: int) -> None:
+        if count:
+            total[0] += count
+            click.echo(f"applied {count:,} events ({total[0]:,} since start)")
+
+    click.echo(f"following {book.store.url} (Ctrl-C to stop)", err=True)
+    try:
+        book.follow(applied, poll_seconds=poll, rounds=rounds)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import PersistenceError, StoredEvent
 
 from ledger import events as ev
 from ledger import rules
-from ledger.errors import BadInput, ImportStopped, RuleViolation, UnknownId
+from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
 from ledger.store import Store, Tx, open_store
 from projections.views import Views
 
@@ -216,6 +216,37 @@ class Ledger:
                 return applied
 
 
+    def follow(
+        self, on_applied: Callable[[int], None], poll_seconds: float = 0.5,
+        rounds: int | None = None,
+    ) -> None:
+        """Keep the views current as events arrive: by subscription on PostgreSQL, else by polling.
+
+        `rounds` bounds the number of wake-ups (for tests); None follows until interrupted.
+        """
+        import time
+
+        on_applied(self.ensure_current())
+        subscribe = getattr(getattr(self.store, "recorder", None), "subscribe", None)
+        if type(self.store).__name__ == "PostgresStore" and subscribe is not None:
+            with self.store.read() as tx:
+                position = Views(tx).position
+            try:
+                with subscribe(gt=position) as subscription:
+                    for count, _ in enumerate(subscription, 1):
+                        on_applied(self.ensure_current())
+                        if rounds is not None and count >= rounds:
+                            return
+            except PersistenceError as error:
+                raise StorageError(f"lost the subscription to {self.store.url}: {error}") from None
+            return
+        count = 0
+        while rounds is None or count < rounds:
+            time.sleep(poll_seconds)
+            on_applied(self.ensure_current())
+            count += 1
+
+
 def catch_up(tx: Tx, views: Views, limit: int | None = None, until: int | None = None) -> int:
     """Apply the stored events after the views' position, page by page, in this transaction."""
     applied = 0
@@ -236,7 +267,10 @@ def catch_up(tx: Tx, views: Views, limit: int | None = None, until: int | None =
 
 
 def _stored(event: ev.Event, data: bytes) -> StoredEvent:
-    return StoredEvent(originator_id=event.id, originator_version=1, topic=ev.topic(event.type), state=data)
+    return StoredEvent(event.id, 1, _TOPICS[event.type], data)
+
+
+_TOPICS = {event_type: ev.topic(event_type) for event_type in ev.EVENT_TYPES}
 
 
 def _stored_states(tx: Tx, ids: set[str]) -> dict[str, bytes]:

@@ -106,7 +106,8 @@ class PostgresStore:
                 max_overflow=4,
                 lock_timeout=int(os.environ.get("INVLEDGER_LOCK_TIMEOUT", "30")),
                 originator_id_type="text",
-                pool_open_timeout=float(os.environ.get("INVLEDGER_CONNECT_TIMEOUT", "5")),
+                # No pool_open_timeout: with it the pool waits for idle connections on
+                # every checkout and closes itself when a subscription holds one.
             )
             self.recorder = PostgresApplicationRecorder(self.datastore)
             self._create_schema()

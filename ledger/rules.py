@@ -40,15 +40,17 @@ def _check_sent(event: ev.InvitationSent, views: Views) -> None:
         )
     if event.sender == event.recipient:
         raise RuleViolation("self-invitation", "a member cannot invite themselves")
+    # A connection is recorded on both directions, so one row answers every rule here.
     pair = views.pair(event.sender, event.recipient)
-    reverse = views.pair(event.recipient, event.sender)
-    if pair is not None and pair.block_event is not None:
+    if pair is None:
+        return
+    if pair.block_event is not None:
         raise _blocked(event.sender, event.recipient, pair.block_type, pair.block_event)
-    if (pair and pair.connected_event) or (reverse and reverse.connected_event):
+    if pair.connected_event:
         raise RuleViolation(
             "connected", f"{event.sender} and {event.recipient} are already connected"
         )
-    if pair is not None and pair.pending is not None:
+    if pair.pending is not None:
         raise RuleViolation(
             "pending",
             f"{event.sender} already has a pending invitation to {event.recipient} "

@@ -166,15 +166,16 @@ class Views:
         for event in batch:
             if isinstance(event, ev.InvitationSent):
                 pairs.add((event.sender, event.recipient))
-                pairs.add((event.recipient, event.sender))
                 senders.add(event.sender)
             elif hasattr(event, "invitation"):
                 found = self.invitations.get(event.invitation)
                 if found is not None:
                     pairs.add((found.sender, found.recipient))
-                    pairs.add((found.recipient, found.sender))
+                    if event.type == "invitation_accepted":
+                        pairs.add((found.recipient, found.sender))
                     senders.add(found.sender)
-                    members.add(found.sender)
+                    if event.type == "invitation_marked_unknown":
+                        members.add(found.sender)
             elif isinstance(event, ev.AppealFiled):
                 members.add(event.member)
                 appeal_ids.add(event.appeal)

@@ -1,0 +1,76 @@
+"""A follower keeps the views current when another tool appends to the log."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from eventsourcing.persistence import StoredEvent
+
+from ledger.application import Ledger
+from ledger.events import encode, from_fields
+
+
+def append_behind_the_views(url: str, event_id: str, invitation: str) -> None:
+    """Another tool writes an event straight into the library's table, views untouched."""
+    event = from_fields(
+        {
+            "id": event_id,
+            "type": "invitation_sent",
+            "at": "2026-03-01T12:00:00Z",
+            "invitation": invitation,
+            "sender": "olga",
+            "recipient": "pavel",
+        }
+    )
+    book = Ledger(url)
+    stored = StoredEvent(event.id, 1, "invledger:invitation_sent", encode(event))
+    book.store.recorder.insert_events([stored])
+    book.close()
+
+
+def views_position(url: str) -> int:
+    book = Ledger(url)
+    with book.store.read() as tx:
+        row = tx.one("SELECT position FROM inv_tracking WHERE view = 'views'")
+    book.close()
+    return int(row[0]) if row else 0
+
+
+def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> None:
+    Ledger(ledger_url).record(
+        {
+            "type": "invitation_sent",
+            "invitation": "inv-first",
+            "sender": "olga",
+            "recipient": "nina",
+            "at": "2026-03-01T11:00:00Z",
+        }
+    )
+    # PostgreSQL wakes the follower once per notification; SQLite once per poll.
+    rounds = "1" if ledger_url.startswith("postgresql://") else "15"
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "--db",
+            ledger_url,
+            "follow",
+            "--rounds",
+            rounds,
+            "--poll",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)  # the follower is up and subscribed (or polling)
+    append_behind_the_views(ledger_url, "e-outside", "inv-outside")
+    out, err = follower.communicate(timeout=60)
+
+    assert follower.returncode == 0, err
+    assert "applied 1 events" in out
+    assert views_position(ledger_url) == 2
