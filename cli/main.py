@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli import render
-from cli.options import at_option, handle_errors, moment_or_now, query_options
+from cli.options import HANDLE, at_option, handle_errors, moment_or_now, query_options
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -53,8 +53,8 @@ def ledger() -> Ledger:
 
 
 @cli.command()
-@click.argument("sender")
-@click.argument("recipient")
+@click.argument("sender", type=HANDLE)
+@click.argument("recipient", type=HANDLE)
 @click.option("--invitation", help="Invitation id (default: a new UUID).")
 @click.option("--message", help="Message to the recipient, at most 300 characters.")
 @click.option("--email", help="The recipient's email address.")
@@ -86,7 +86,7 @@ def send(sender: str, recipient: str, invitation: str | None, message: str | Non
 
 
 def _response(event_type: str, verb: str) -> Any:
-    @click.argument("invitation")
+    @click.argument("invitation", type=HANDLE)
     @at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(invitation: str, at: datetime | None) -> None:
@@ -115,7 +115,7 @@ withdraw = cli.command(
 
 
 @cli.command()
-@click.argument("member")
+@click.argument("member", type=HANDLE)
 @click.option("--statement", required=True, help="Why the member thinks the restriction is wrong.")
 @click.option("--appeal", "appeal_id", help="Appeal id (default: a new UUID).")
 @at_option("When it was filed (default: now).")
@@ -135,7 +135,7 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
 
 
 def _resolution(event_type: str, verb: str) -> Any:
-    @click.argument("appeal")
+    @click.argument("appeal", type=HANDLE)
     @click.option("--agent", required=True, help="The support agent deciding.")
     @click.option("--note", help="A note for the record.")
     @at_option(f"When it was {verb} (default: now).")
@@ -169,8 +169,8 @@ def _read(query: Any, *args: Any) -> Any:
 
 
 @cli.command()
-@click.argument("sender")
-@click.argument("recipient")
+@click.argument("sender", type=HANDLE)
+@click.argument("recipient", type=HANDLE)
 @click.option("--email", help="The recipient's email address, if the sender would give it.")
 @query_options
 @handle_errors
@@ -198,7 +198,7 @@ def check(sender: str, recipient: str, email: str | None, at: datetime | None, a
 
 
 @cli.command()
-@click.argument("member")
+@click.argument("member", type=HANDLE)
 @query_options
 @handle_errors
 def status(member: str, at: datetime | None, as_json: bool) -> None:
@@ -215,7 +215,7 @@ def status(member: str, at: datetime | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("member")
+@click.argument("member", type=HANDLE)
 @click.option("--statement", "as_statement", is_flag=True,
               help="Print the member-facing statement of reasons (recipients not named).")
 @query_options
@@ -246,7 +246,7 @@ def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -
 
 
 @cli.command()
-@click.argument("member")
+@click.argument("member", type=HANDLE)
 @query_options
 @handle_errors
 def blocks(member: str, at: datetime | None, as_json: bool) -> None:
@@ -298,7 +298,7 @@ def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: b
 
 
 @cli.command()
-@click.option("--member", help="Only events about this member (as sender, recipient or appellant).")
+@click.option("--member", type=HANDLE, help="Only events about this member (as sender, recipient or appellant).")
 @click.option("--type", "event_type", help="Only events of this type, e.g. invitation_marked_unknown.")
 @click.option("--since", type=click.IntRange(min=0), default=0, help="Only events after this position.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

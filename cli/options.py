@@ -68,3 +68,24 @@ def handle_errors(function: F) -> F:
             sys.exit(0)
 
     return wrapper  # type: ignore[return-value]
+
+
+class HandleType(click.ParamType):
+    """A member handle or an id: 1-128 characters, no whitespace or control characters."""
+
+    name = "HANDLE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        import re
+
+        if not isinstance(value, str) or not re.fullmatch(r"[^\s\x00-\x1f\x7f-\x9f]{1,128}", value):
+            self.fail(
+                f"{value!r} is not a handle: 1-128 characters without whitespace or control "
+                "characters",
+                param,
+                ctx,
+            )
+        return value
+
+
+HANDLE = HandleType()

@@ -184,11 +184,18 @@ class Ledger:
         """The log, filtered: a member appears as sender, recipient, appellant; or by type."""
         invitations: set[str] = set()
         appeals: set[str] = set()
-        for position, topic, state in self.notifications(since):
-            if event_type and topic != ev.topic(event_type):
-                continue
+        wanted = ev.topic(event_type) if event_type else None
+        if member is None:
+            for position, topic, state in self.notifications(since):
+                if wanted is None or topic == wanted:
+                    yield position, ev.decode(state)
+            return
+        # Every event from the start is looked at: a response concerns the member through
+        # its send, which may lie before `since`.
+        for position, topic, state in self.notifications(0):
             event = ev.decode(state)
-            if member is None or _concerns(event, member, invitations, appeals):
+            concerned = _concerns(event, member, invitations, appeals)
+            if concerned and position > since and wanted in (None, topic):
                 yield position, event
 
     # Keeping the views current ----------------------------------------------

@@ -124,8 +124,15 @@ def check_send(event: ev.InvitationSent, views: Views) -> str | None:
 
     Returns a warning to show when the sender is `warned`, else None.
     """
+    from projections.history import policy_at, standing_state
+
     state = views.member_standing(event.sender)
-    seen = standing_rules.view(state, event.at, views.policy)
+    policy = views.policy
+    if state.clock is not None and event.at < state.clock:
+        # A backdated send is judged by the standing at its own time, as `check` judges it.
+        state = standing_state(views.tx, event.sender, event.at)
+        policy = policy_at(views.tx, event.at)
+    seen = standing_rules.view(state, event.at, policy)
     if seen.level == "suspended":
         until = ev.format_time(seen.until) if seen.until else "further notice"
         raise RuleViolation("suspended", f"{event.sender} is suspended until {until}")

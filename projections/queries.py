@@ -16,11 +16,12 @@ from pydantic import BaseModel, PlainSerializer
 
 from ledger import events as ev
 from ledger import rules
-from ledger.errors import LedgerError, RuleViolation
+from ledger.errors import RuleViolation, UnknownId
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.store import Tx
 from projections import standing as standing_rules
 from projections.reputation import SCORE_FORMULA, Reputation
+from projections.history import policy_at, refold, standing_state
 from projections.views import Pair, Views, from_us, to_us
 
 Time = Annotated[datetime, PlainSerializer(ev.format_time, return_type=str)]
@@ -136,73 +137,6 @@ class CheckOut(BaseModel):
     rule: str | None
     reason: str | None
     warning: str | None
-
-
-# Standing at a moment --------------------------------------------------------
-
-
-def policy_at(tx: Tx, moment: datetime) -> Policy:
-    row = tx.one(
-        "SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1",
-        (to_us(moment),),
-    )
-    return Policy.model_validate_json(row[0]) if row else DEFAULT_POLICY
-
-
-def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
-    """The member's standing state with every event up to `moment` applied."""
-    row = tx.one("SELECT state FROM inv_standing WHERE member = ?", (member,))
-    if row is None:
-        return standing_rules.new_standing(member)
-    state = standing_rules.MemberStanding.from_json(json.loads(row[0]))
-    if state.clock is None or moment >= state.clock:
-        return state
-    return refold(tx, member, moment)
-
-
-def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
-    """Rebuild a member's standing from the log, with the events at or before `moment`."""
-    inputs = tx.all(
-        "SELECT s.rowid, s.state FROM inv_standing_inputs i "
-        "JOIN stored_events s ON s.rowid = i.position WHERE i.member = ? ORDER BY i.position",
-        (member,),
-    )
-    policies = tx.all("SELECT position, policy FROM inv_policies ORDER BY position")
-    policy, next_policy = DEFAULT_POLICY, 0
-    state = standing_rules.new_standing(member)
-    appeals: dict[str, bool] = {}
-    for position, data in inputs:
-        event = ev.decode(bytes(data))
-        if event.at > moment:
-            continue
-        while next_policy < len(policies) and policies[next_policy][0] < position:
-            policy = Policy.model_validate_json(policies[next_policy][1])
-            next_policy += 1
-        if isinstance(event, ev.InvitationMarkedUnknown):
-            invitation = tx.one(
-                "SELECT recipient FROM inv_invitations WHERE invitation = ?", (event.invitation,)
-            )
-            report = standing_rules.Report(
-                event.id, position, event.at, event.invitation, invitation[0] if invitation else ""
-            )
-            state = standing_rules.on_report(state, report, policy)
-        elif isinstance(event, ev.AppealFiled):
-            appeals[event.appeal] = True
-            state = standing_rules.on_appeal_filed(
-                state, event.appeal, event.at, position, event.statement, policy
-            )
-        elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
-            state = standing_rules.on_appeal_resolved(
-                state,
-                event.appeal,
-                isinstance(event, ev.AppealGranted),
-                event.agent,
-                event.note,
-                event.at,
-                position,
-                policy,
-            )
-    return state
 
 
 def status(tx: Tx, member: str, moment: datetime) -> StatusOut:
@@ -420,16 +354,16 @@ def check(
     """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
     views = Views(tx)
     views.policy = policy_at(tx, moment)
+    candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
+    assert isinstance(candidate, ev.InvitationSent)
     try:
-        candidate = ev.from_fields(_candidate(sender, recipient, email, moment))
-        assert isinstance(candidate, ev.InvitationSent)
         if sender == recipient:
             raise RuleViolation("self-invitation", "a member cannot invite themselves")
         views.standing[sender] = standing_state(tx, sender, moment)
         if moment < _latest_time(tx):
             _pairs_as_of(tx, views, sender, recipient, moment)
         warning = rules.check_send(candidate, views)
-    except LedgerError as error:
+    except (RuleViolation, UnknownId) as error:
         return CheckOut(
             sender=sender,
             recipient=recipient,

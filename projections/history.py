@@ -1,0 +1,81 @@
+"""A member's standing at any moment, including moments before later events.
+
+The views hold each member's standing state as of the last event about them.
+A moment before that is answered by refolding the member's own inputs (their
+IDK reports and appeals, indexed by position) with the policies then in force.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from ledger import events as ev
+from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.store import Tx
+from projections import standing as standing_rules
+from projections.views import to_us
+
+
+def policy_at(tx: Tx, moment: datetime) -> Policy:
+    row = tx.one(
+        "SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1",
+        (to_us(moment),),
+    )
+    return Policy.model_validate_json(row[0]) if row else DEFAULT_POLICY
+
+
+def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
+    """The member's standing state with every event up to `moment` applied."""
+    row = tx.one("SELECT state FROM inv_standing WHERE member = ?", (member,))
+    if row is None:
+        return standing_rules.new_standing(member)
+    state = standing_rules.MemberStanding.from_json(json.loads(row[0]))
+    if state.clock is None or moment >= state.clock:
+        return state
+    return refold(tx, member, moment)
+
+
+def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
+    """Rebuild a member's standing from the log, with the events at or before `moment`."""
+    inputs = tx.all(
+        "SELECT s.rowid, s.state FROM inv_standing_inputs i "
+        "JOIN stored_events s ON s.rowid = i.position WHERE i.member = ? ORDER BY i.position",
+        (member,),
+    )
+    policies = tx.all("SELECT position, policy FROM inv_policies ORDER BY position")
+    policy, next_policy = DEFAULT_POLICY, 0
+    state = standing_rules.new_standing(member)
+    appeals: dict[str, bool] = {}
+    for position, data in inputs:
+        event = ev.decode(bytes(data))
+        if event.at > moment:
+            continue
+        while next_policy < len(policies) and policies[next_policy][0] < position:
+            policy = Policy.model_validate_json(policies[next_policy][1])
+            next_policy += 1
+        if isinstance(event, ev.InvitationMarkedUnknown):
+            invitation = tx.one(
+                "SELECT recipient FROM inv_invitations WHERE invitation = ?", (event.invitation,)
+            )
+            report = standing_rules.Report(
+                event.id, position, event.at, event.invitation, invitation[0] if invitation else ""
+            )
+            state = standing_rules.on_report(state, report, policy)
+        elif isinstance(event, ev.AppealFiled):
+            appeals[event.appeal] = True
+            state = standing_rules.on_appeal_filed(
+                state, event.appeal, event.at, position, event.statement, policy
+            )
+        elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+            state = standing_rules.on_appeal_resolved(
+                state,
+                event.appeal,
+                isinstance(event, ev.AppealGranted),
+                event.agent,
+                event.note,
+                event.at,
+                position,
+                policy,
+            )
+    return state
