@@ -45,8 +45,8 @@ def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> st
         f"4. Automation: this decision was taken by automated means under invitation policy "
         f"version {episode.policy_version}, without an individual review. Every report it relies "
         "on is recorded and can be checked by our support team.",
-        "5. Redress: you may appeal this decision once while it applies, through the support "
-        "form (\"appeal\"), stating why you think it is wrong; a person will review it and "
+        "5. Redress: you may appeal this decision while it applies (one appeal at a time), through "
+        "the support form (\"appeal\"), stating why you think it is wrong; a person will review it and "
         "reply. You may also use out-of-court dispute settlement or the courts.",
     ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The real `invledger` process on real SQLite files in tmp_path."""
+"""The real `invledger` process, on a SQLite file and on a PostgreSQL database (`ledger_url`)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,13 @@ def day(n: float, hours: float = 0) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def invoke(db: Path | str, *args: str, stdin: str | bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[Any]:
+def invoke(
+    db: Path | str, *args: str, stdin: str | bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[Any]:
     env = {k: v for k, v in os.environ.items() if k != "INVLEDGER_DB"}
     return subprocess.run(
         [sys.executable, "-m", "cli", "--db", str(db), *args],
+        check=False,
         input=stdin,
         capture_output=True,
         text=not isinstance(stdin, bytes),
@@ -38,8 +41,15 @@ def invoke(db: Path | str, *args: str, stdin: str | bytes | None = None, cwd: Pa
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
+def invledger_on() -> Callable[..., subprocess.CompletedProcess[Any]]:
+    """`invledger_on(db, ARGS..., stdin=...)`: the real process on any ledger file."""
+    return invoke
+
+
+@pytest.fixture
+def db(ledger_url: str) -> str:
+    """This test's ledger: every end-to-end scenario runs on both backends."""
+    return ledger_url
 
 
 @pytest.fixture
@@ -59,24 +69,65 @@ def worked_example_events() -> list[dict[str, Any]]:
     A bystander pair (bram invites cato, accepted) shows that filters leave others out.
     """
     events: list[dict[str, Any]] = [
-        {"id": "sent-bram-cato", "type": "invitation_sent", "at": day(0), "invitation": "inv-bram-cato",
-         "sender": "bram", "recipient": "cato"},
-        {"id": "acc-bram-cato", "type": "invitation_accepted", "at": day(0, 1), "invitation": "inv-bram-cato"},
+        {
+            "id": "sent-bram-cato",
+            "type": "invitation_sent",
+            "at": day(0),
+            "invitation": "inv-bram-cato",
+            "sender": "bram",
+            "recipient": "cato",
+        },
+        {
+            "id": "acc-bram-cato",
+            "type": "invitation_accepted",
+            "at": day(0, 1),
+            "invitation": "inv-bram-cato",
+        },
     ]
 
     def reports(days: range) -> None:
         for n in days:
             invitation = f"inv-alice-{n:02d}"
-            events.append({"id": f"sent-{n:02d}", "type": "invitation_sent", "at": day(n, -3),
-                           "invitation": invitation, "sender": "alice", "recipient": f"stranger-{n:02d}"})
-            events.append({"id": f"idk-{n:02d}", "type": "invitation_marked_unknown", "at": day(n),
-                           "invitation": invitation})
+            events.append(
+                {
+                    "id": f"sent-{n:02d}",
+                    "type": "invitation_sent",
+                    "at": day(n, -3),
+                    "invitation": invitation,
+                    "sender": "alice",
+                    "recipient": f"stranger-{n:02d}",
+                }
+            )
+            events.append(
+                {
+                    "id": f"idk-{n:02d}",
+                    "type": "invitation_marked_unknown",
+                    "at": day(n),
+                    "invitation": invitation,
+                }
+            )
 
     reports(range(1, 8))
-    events.append({"id": "filed-ap-alice", "type": "appeal_filed", "at": day(10), "appeal": "ap-alice",
-                   "member": "alice", "statement": "They were my classmates"})
-    events.append({"id": "granted-ap-alice", "type": "appeal_granted", "at": day(11), "appeal": "ap-alice",
-                   "agent": "agent-grete", "note": "classmates confirmed"})
+    events.append(
+        {
+            "id": "filed-ap-alice",
+            "type": "appeal_filed",
+            "at": day(10),
+            "appeal": "ap-alice",
+            "member": "alice",
+            "statement": "They were my classmates",
+        }
+    )
+    events.append(
+        {
+            "id": "granted-ap-alice",
+            "type": "appeal_granted",
+            "at": day(11),
+            "appeal": "ap-alice",
+            "agent": "agent-grete",
+            "note": "classmates confirmed",
+        }
+    )
     reports(range(20, 27))
     reports(range(40, 47))
     return events

@@ -1,4 +1,4 @@
-"""A real ledger on a real SQLite file in each test's tmp_path."""
+"""A real ledger on each backend: a SQLite file in tmp_path, and a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from ledger.application import Ledger
 
 
 @pytest.fixture
-def ledger_file(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
+def ledger_file(ledger_url: str) -> str:
+    return ledger_url
 
 
 @pytest.fixture
-def book(ledger_file: Path) -> Iterator[Ledger]:
-    """An empty ledger, closed after the test."""
-    ledger = Ledger(str(ledger_file))
+def book(ledger_file: str) -> Iterator[Ledger]:
+    """An empty ledger, closed after the test: every rule is proved on both backends."""
+    ledger = Ledger(ledger_file)
     yield ledger
     ledger.close()
 

@@ -16,14 +16,44 @@ from projections.views import from_us
 
 # A short history of the Harbour Street book club: ana invites three members.
 HISTORY: list[dict[str, Any]] = [
-    {"id": "e1", "type": "invitation_sent", "at": "2026-02-01T09:00:00Z", "invitation": "i-ana-ben",
-     "sender": "ana", "recipient": "ben", "message": "Book club on Thursday?"},
-    {"id": "e2", "type": "invitation_accepted", "at": "2026-02-01T10:00:00Z", "invitation": "i-ana-ben"},
-    {"id": "e3", "type": "invitation_sent", "at": "2026-02-02T09:00:00Z", "invitation": "i-ana-cyd",
-     "sender": "ana", "recipient": "cyd"},
-    {"id": "e4", "type": "invitation_ignored", "at": "2026-02-03T09:00:00Z", "invitation": "i-ana-cyd"},
-    {"id": "e5", "type": "invitation_sent", "at": "2026-02-04T09:00:00Z", "invitation": "i-ana-dee",
-     "sender": "ana", "recipient": "dee", "recipient_email": "dee@example.org"},
+    {
+        "id": "e1",
+        "type": "invitation_sent",
+        "at": "2026-02-01T09:00:00Z",
+        "invitation": "i-ana-ben",
+        "sender": "ana",
+        "recipient": "ben",
+        "message": "Book club on Thursday?",
+    },
+    {
+        "id": "e2",
+        "type": "invitation_accepted",
+        "at": "2026-02-01T10:00:00Z",
+        "invitation": "i-ana-ben",
+    },
+    {
+        "id": "e3",
+        "type": "invitation_sent",
+        "at": "2026-02-02T09:00:00Z",
+        "invitation": "i-ana-cyd",
+        "sender": "ana",
+        "recipient": "cyd",
+    },
+    {
+        "id": "e4",
+        "type": "invitation_ignored",
+        "at": "2026-02-03T09:00:00Z",
+        "invitation": "i-ana-cyd",
+    },
+    {
+        "id": "e5",
+        "type": "invitation_sent",
+        "at": "2026-02-04T09:00:00Z",
+        "invitation": "i-ana-dee",
+        "sender": "ana",
+        "recipient": "dee",
+        "recipient_email": "dee@example.org",
+    },
 ]
 
 
@@ -69,7 +99,9 @@ def test_importing_a_file_appends_every_event(book: Ledger, tmp_path: Path) -> N
     assert ids(book) == ["e1", "e2", "e3", "e4", "e5"]
 
 
-def test_importing_the_same_file_twice_skips_everything_the_second_time(book: Ledger, tmp_path: Path) -> None:
+def test_importing_the_same_file_twice_skips_everything_the_second_time(
+    book: Ledger, tmp_path: Path
+) -> None:
     history = write(tmp_path / "club.jsonl", jsonl(HISTORY))
     import_file(book, history)
     after_first = exported(book)
@@ -80,7 +112,9 @@ def test_importing_the_same_file_twice_skips_everything_the_second_time(book: Le
     assert exported(book) == after_first
 
 
-def test_a_second_import_does_not_count_twice_in_the_projections(book: Ledger, tmp_path: Path) -> None:
+def test_a_second_import_does_not_count_twice_in_the_projections(
+    book: Ledger, tmp_path: Path
+) -> None:
     history = write(tmp_path / "club.jsonl", jsonl(HISTORY))
     import_file(book, history)
 
@@ -109,13 +143,29 @@ def test_a_repeated_line_within_one_file_is_skipped(book: Ledger, tmp_path: Path
     assert result == Imported(imported=2, skipped=1)
 
 
-def test_the_same_id_with_other_content_is_an_error_naming_the_line(book: Ledger, tmp_path: Path) -> None:
+def test_an_explicit_null_is_the_same_content_as_an_absent_optional_field(
+    book: Ledger, tmp_path: Path
+) -> None:
+    import_file(book, write(tmp_path / "club.jsonl", jsonl(HISTORY[2:3])))
+
+    result = import_file(
+        book, write(tmp_path / "nulls.jsonl", jsonl([{**HISTORY[2], "message": None}]))
+    )
+
+    assert result == Imported(imported=0, skipped=1)
+
+
+def test_the_same_id_with_other_content_is_an_error_naming_the_line(
+    book: Ledger, tmp_path: Path
+) -> None:
     import_file(book, write(tmp_path / "club.jsonl", jsonl(HISTORY)))
     altered = {**HISTORY[2], "message": "a different message"}
     before = exported(book)
 
     with pytest.raises(ImportStopped) as caught:
-        import_file(book, write(tmp_path / "altered.jsonl", jsonl([HISTORY[0], HISTORY[1], altered])))
+        import_file(
+            book, write(tmp_path / "altered.jsonl", jsonl([HISTORY[0], HISTORY[1], altered]))
+        )
 
     assert caught.value.line == 3
     assert "'e3'" in caught.value.reason
@@ -129,13 +179,33 @@ def test_the_same_id_with_other_content_is_an_error_naming_the_line(book: Ledger
 
 BAD_LINES = {
     "not-json": b"{this is not json",
-    "unknown-type": json.dumps({"id": "e4", "type": "invitation_liked", "at": "2026-02-03T09:00:00Z",
-                                "invitation": "i-ana-cyd"}).encode(),
-    "missing-field": json.dumps({"id": "e4", "type": "invitation_ignored", "at": "2026-02-03T09:00:00Z"}).encode(),
-    "broken-rule": json.dumps({"id": "e4", "type": "invitation_accepted", "at": "2026-02-03T09:00:00Z",
-                               "invitation": "i-ana-ben"}).encode(),  # i-ana-ben was already accepted
-    "unknown-invitation": json.dumps({"id": "e4", "type": "invitation_ignored", "at": "2026-02-03T09:00:00Z",
-                                      "invitation": "i-nobody"}).encode(),
+    "unknown-type": json.dumps(
+        {
+            "id": "e4",
+            "type": "invitation_liked",
+            "at": "2026-02-03T09:00:00Z",
+            "invitation": "i-ana-cyd",
+        }
+    ).encode(),
+    "missing-field": json.dumps(
+        {"id": "e4", "type": "invitation_ignored", "at": "2026-02-03T09:00:00Z"}
+    ).encode(),
+    "broken-rule": json.dumps(
+        {
+            "id": "e4",
+            "type": "invitation_accepted",
+            "at": "2026-02-03T09:00:00Z",
+            "invitation": "i-ana-ben",
+        }
+    ).encode(),  # i-ana-ben was already accepted
+    "unknown-invitation": json.dumps(
+        {
+            "id": "e4",
+            "type": "invitation_ignored",
+            "at": "2026-02-03T09:00:00Z",
+            "invitation": "i-nobody",
+        }
+    ).encode(),
 }
 
 
@@ -173,7 +243,9 @@ def test_the_reason_of_a_bad_line_says_what_is_wrong(book: Ledger, tmp_path: Pat
     assert str(caught.value) == "line 2: missing field 'invitation'"
 
 
-def test_running_the_fixed_file_again_resumes_after_the_committed_part(book: Ledger, tmp_path: Path) -> None:
+def test_running_the_fixed_file_again_resumes_after_the_committed_part(
+    book: Ledger, tmp_path: Path
+) -> None:
     broken = jsonl(HISTORY[:3]) + BAD_LINES["not-json"] + b"\n" + jsonl(HISTORY[4:])
     with pytest.raises(ImportStopped):
         import_file(book, write(tmp_path / "club.jsonl", broken))
@@ -184,11 +256,13 @@ def test_running_the_fixed_file_again_resumes_after_the_committed_part(book: Led
     assert ids(book) == ["e1", "e2", "e3", "e4", "e5"]
 
 
+@pytest.mark.parametrize("kind", ["not-json", "broken-rule"])
+@pytest.mark.parametrize("batch", [1, 2, 3])
 def test_a_stop_in_a_later_batch_keeps_the_earlier_batches_and_the_good_lines_before_it(
-    book: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    book: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, batch: int
 ) -> None:
-    monkeypatch.setattr("ledger.application.IMPORT_BATCH", 2)
-    lines = jsonl(HISTORY[:3]) + BAD_LINES["broken-rule"] + b"\n" + jsonl(HISTORY[4:])
+    monkeypatch.setattr("ledger.application.IMPORT_BATCH", batch)
+    lines = jsonl(HISTORY[:3]) + BAD_LINES[kind] + b"\n" + jsonl(HISTORY[4:])
 
     with pytest.raises(ImportStopped) as caught:
         import_file(book, write(tmp_path / "club.jsonl", lines))
@@ -197,10 +271,21 @@ def test_a_stop_in_a_later_batch_keeps_the_earlier_batches_and_the_good_lines_be
     assert ids(book) == ["e1", "e2", "e3"]
 
 
-def test_an_import_records_what_happened_without_the_send_time_rules(book: Ledger, tmp_path: Path) -> None:
+def test_an_import_records_what_happened_without_the_send_time_rules(
+    book: Ledger, tmp_path: Path
+) -> None:
     # ana invited ben; ben invited ana while it was pending: send would refuse, import records it.
-    both_ways = [HISTORY[0], {"id": "e9", "type": "invitation_sent", "at": "2026-02-01T09:30:00Z",
-                              "invitation": "i-ben-ana", "sender": "ben", "recipient": "ana"}]
+    both_ways = [
+        HISTORY[0],
+        {
+            "id": "e9",
+            "type": "invitation_sent",
+            "at": "2026-02-01T09:30:00Z",
+            "invitation": "i-ben-ana",
+            "sender": "ben",
+            "recipient": "ana",
+        },
+    ]
 
     result = import_file(book, write(tmp_path / "both.jsonl", jsonl(both_ways)))
 
@@ -211,7 +296,15 @@ def test_an_import_records_what_happened_without_the_send_time_rules(book: Ledge
 
 
 def test_blank_lines_are_skipped_but_still_numbered(book: Ledger, tmp_path: Path) -> None:
-    lines = b"\n" + jsonl(HISTORY[:2]) + b"   \n\n" + jsonl(HISTORY[2:3]) + b"\n" + BAD_LINES["not-json"] + b"\n"
+    lines = (
+        b"\n"
+        + jsonl(HISTORY[:2])
+        + b"   \n\n"
+        + jsonl(HISTORY[2:3])
+        + b"\n"
+        + BAD_LINES["not-json"]
+        + b"\n"
+    )
 
     with pytest.raises(ImportStopped) as caught:
         import_file(book, write(tmp_path / "club.jsonl", lines))
@@ -244,7 +337,9 @@ def test_a_file_without_a_final_newline_imports_its_last_line(book: Ledger, tmp_
 # Export ----------------------------------------------------------------------------
 
 
-def test_export_writes_one_canonical_line_per_event_in_log_order(book: Ledger, tmp_path: Path) -> None:
+def test_export_writes_one_canonical_line_per_event_in_log_order(
+    book: Ledger, tmp_path: Path
+) -> None:
     import_file(book, write(tmp_path / "club.jsonl", jsonl(HISTORY[:2])))
 
     assert exported(book) == (
@@ -258,8 +353,20 @@ def test_export_then_import_into_an_empty_ledger_gives_a_byte_identical_export(
     book: Ledger, second_book: Ledger, tmp_path: Path
 ) -> None:
     import_file(book, write(tmp_path / "club.jsonl", jsonl(HISTORY)))
-    book.record({"type": "policy_changed", "policy": {"version": 2, "warn_at": 3}, "at": "2026-02-05T00:00:00Z"})
-    book.record({"type": "invitation_marked_unknown", "invitation": "i-ana-dee", "at": "2026-02-06T00:00:00.25Z"})
+    book.record(
+        {
+            "type": "policy_changed",
+            "policy": {"version": 2, "warn_at": 3},
+            "at": "2026-02-05T00:00:00Z",
+        }
+    )
+    book.record(
+        {
+            "type": "invitation_marked_unknown",
+            "invitation": "i-ana-dee",
+            "at": "2026-02-06T00:00:00.25Z",
+        }
+    )
     original = exported(book)
 
     second_book.import_lines(io.BytesIO(original))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ledger.application import Appended, Ledger
-from ledger.errors import RuleViolation, UnknownId
+from ledger.errors import BadInput, RuleViolation, UnknownId
 from projections import queries
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -65,12 +65,20 @@ def reported(book: Ledger, sender: str, recipients: list[str], first_day: int) -
 
 def file_appeal(book: Ledger, appeal: str, member: str, at: datetime) -> Appended:
     return book.record(
-        {"type": "appeal_filed", "appeal": appeal, "member": member, "statement": "I know them", "at": at}
+        {
+            "type": "appeal_filed",
+            "appeal": appeal,
+            "member": member,
+            "statement": "I know them",
+            "at": at,
+        }
     )
 
 
 def resolve(book: Ledger, outcome: str, appeal: str, at: datetime) -> Appended:
-    return book.record({"type": f"appeal_{outcome}", "appeal": appeal, "agent": "support-sam", "at": at})
+    return book.record(
+        {"type": f"appeal_{outcome}", "appeal": appeal, "agent": "support-sam", "at": at}
+    )
 
 
 def exported(book: Ledger) -> bytes:
@@ -86,7 +94,9 @@ def refused_rule(action: object) -> str:
     return caught.value.rule
 
 
-def checked(book: Ledger, sender: str, recipient: str, at: datetime, email: str | None = None) -> queries.CheckOut:
+def checked(
+    book: Ledger, sender: str, recipient: str, at: datetime, email: str | None = None
+) -> queries.CheckOut:
     book.ensure_current()
     with book.store.read() as tx:
         return queries.check(tx, sender, recipient, email, at)
@@ -112,11 +122,29 @@ def test_a_fresh_invitation_id_from_the_same_sender_is_allowed(book: Ledger) -> 
 
 
 def test_an_event_id_cannot_be_used_twice(book: Ledger) -> None:
-    book.record({"id": "evt-1", "type": "invitation_sent", "invitation": "inv-a", "sender": "olive",
-                 "recipient": "pavel", "at": day(1)})
+    book.record(
+        {
+            "id": "evt-1",
+            "type": "invitation_sent",
+            "invitation": "inv-a",
+            "sender": "olive",
+            "recipient": "pavel",
+            "at": day(1),
+        }
+    )
 
-    rule = refused_rule(lambda: book.record({"id": "evt-1", "type": "invitation_sent", "invitation": "inv-b",
-                                             "sender": "olive", "recipient": "rosa", "at": day(1)}))
+    rule = refused_rule(
+        lambda: book.record(
+            {
+                "id": "evt-1",
+                "type": "invitation_sent",
+                "invitation": "inv-b",
+                "sender": "olive",
+                "recipient": "rosa",
+                "at": day(1),
+            }
+        )
+    )
 
     assert rule == "event-id-used"
 
@@ -139,7 +167,9 @@ def test_a_response_to_an_invitation_never_sent_is_an_unknown_id(book: Ledger, s
 def test_a_response_earlier_than_the_send_is_refused(book: Ledger) -> None:
     send(book, "inv-tomas", "tomas", "ursula", day(5))
 
-    rule = refused_rule(lambda: respond(book, "accepted", "inv-tomas", day(5) - timedelta(seconds=1)))
+    rule = refused_rule(
+        lambda: respond(book, "accepted", "inv-tomas", day(5) - timedelta(seconds=1))
+    )
 
     assert rule == "response-before-send"
 
@@ -174,7 +204,9 @@ def test_an_ignored_invitation_may_still_be_marked_unknown(book: Ledger) -> None
 
 
 @pytest.mark.parametrize("then", ["accepted", "ignored", "withdrawn"])
-def test_an_ignored_invitation_cannot_be_accepted_ignored_again_or_withdrawn(book: Ledger, then: str) -> None:
+def test_an_ignored_invitation_cannot_be_accepted_ignored_again_or_withdrawn(
+    book: Ledger, then: str
+) -> None:
     send(book, "inv-vera", "vera", "walt", day(1))
     respond(book, "ignored", "inv-vera", day(2))
 
@@ -185,7 +217,9 @@ def test_an_ignored_invitation_cannot_be_accepted_ignored_again_or_withdrawn(boo
 
 @pytest.mark.parametrize("final", ["accepted", "unknown", "withdrawn"])
 @pytest.mark.parametrize("then", list(RESPONSES))
-def test_accepted_marked_unknown_and_withdrawn_are_final(book: Ledger, final: str, then: str) -> None:
+def test_accepted_marked_unknown_and_withdrawn_are_final(
+    book: Ledger, final: str, then: str
+) -> None:
     send(book, "inv-xena", "xena", "yusuf", day(1))
     respond(book, final, "inv-xena", day(2))
 
@@ -198,7 +232,9 @@ def test_accepted_marked_unknown_and_withdrawn_are_final(book: Ledger, final: st
 
 
 @pytest.mark.parametrize("status", ["ignored", "unknown"])
-def test_an_ignored_or_unknown_invitation_blocks_the_sender_from_inviting_again(book: Ledger, status: str) -> None:
+def test_an_ignored_or_unknown_invitation_blocks_the_sender_from_inviting_again(
+    book: Ledger, status: str
+) -> None:
     send(book, "inv-zack-1", "zack", "amara", day(1))
     respond(book, status, "inv-zack-1", day(2))
 
@@ -210,7 +246,9 @@ def test_an_ignored_or_unknown_invitation_blocks_the_sender_from_inviting_again(
 
 
 @pytest.mark.parametrize("status", ["ignored", "unknown"])
-def test_a_block_is_one_way_so_the_recipient_may_still_invite_the_sender(book: Ledger, status: str) -> None:
+def test_a_block_is_one_way_so_the_recipient_may_still_invite_the_sender(
+    book: Ledger, status: str
+) -> None:
     send(book, "inv-zack", "zack", "amara", day(1))
     respond(book, status, "inv-zack", day(2))
 
@@ -275,7 +313,9 @@ def test_a_sender_may_have_pending_invitations_to_different_recipients(book: Led
     assert appended.event.recipient == "hana"  # type: ignore[union-attr]
 
 
-def test_a_pending_invitation_does_not_stop_the_recipient_from_recording_one_the_other_way(book: Ledger) -> None:
+def test_a_pending_invitation_does_not_stop_the_recipient_from_recording_one_the_other_way(
+    book: Ledger,
+) -> None:
     # The invitation rules hold per directed pair; the either-way rule is a send-time rule.
     send(book, "inv-farah", "farah", "gus", day(1))
 
@@ -299,7 +339,9 @@ def test_a_refused_invitation_stores_nothing(book: Ledger) -> None:
     assert list(book.events(member="ivo"))[-1][1].type == "invitation_accepted"
 
 
-def test_a_refused_response_stores_nothing_and_leaves_the_invitation_as_it_was(book: Ledger) -> None:
+def test_a_refused_response_stores_nothing_and_leaves_the_invitation_as_it_was(
+    book: Ledger,
+) -> None:
     send(book, "inv-ivo", "ivo", "jana", day(1))
     respond(book, "withdrawn", "inv-ivo", day(2))
     before = exported(book)
@@ -414,6 +456,17 @@ def test_an_appeal_is_resolved_once(book: Ledger, first: str, second: str) -> No
     assert rule == "appeal-resolved"
 
 
+def test_a_resolution_earlier_than_the_filing_is_refused(book: Ledger) -> None:
+    reported(book, "kasper", SEVEN, first_day=1)
+    file_appeal(book, "ap-kasper", "kasper", day(8))
+
+    rule = refused_rule(
+        lambda: resolve(book, "granted", "ap-kasper", day(8) - timedelta(minutes=1))
+    )
+
+    assert rule == "resolution-before-filing"
+
+
 @pytest.mark.parametrize("outcome", ["granted", "denied"])
 def test_resolving_an_appeal_never_filed_is_an_unknown_id(book: Ledger, outcome: str) -> None:
     with pytest.raises(UnknownId, match="ap-phantom"):
@@ -429,6 +482,41 @@ def test_a_granted_appeal_lifts_the_restriction(book: Ledger) -> None:
     book.ensure_current()
     with book.store.read() as tx:
         assert queries.status(tx, "kasper", day(9)).standing == "good"
+
+
+# Policy changes -------------------------------------------------------------------
+
+
+def test_a_policy_change_must_raise_the_version(book: Ledger) -> None:
+    book.record({"type": "policy_changed", "policy": {"version": 3, "warn_at": 4}, "at": day(1)})
+
+    rule = refused_rule(
+        lambda: book.record(
+            {"type": "policy_changed", "policy": {"version": 3, "warn_at": 3}, "at": day(2)}
+        )
+    )
+
+    assert rule == "policy"
+
+
+def test_a_policy_change_with_a_larger_version_is_allowed(book: Ledger) -> None:
+    book.record({"type": "policy_changed", "policy": {"version": 3, "warn_at": 4}, "at": day(1)})
+
+    appended = book.record(
+        {"type": "policy_changed", "policy": {"version": 4, "warn_at": 3}, "at": day(2)}
+    )
+
+    assert appended.event.type == "policy_changed"
+
+
+def test_a_policy_whose_warning_comes_after_its_restriction_is_refused(book: Ledger) -> None:
+    rule = refused_rule(
+        lambda: book.record(
+            {"type": "policy_changed", "policy": {"version": 2, "warn_at": 9}, "at": day(1)}
+        )
+    )
+
+    assert rule == "policy"
 
 
 # Send-time rules (send and check) --------------------------------------------------
@@ -450,7 +538,9 @@ def email_required(book: Ledger, member: str) -> None:
 def test_a_suspended_sender_is_refused_before_anything_else(book: Ledger) -> None:
     suspended(book, "sid")
     # sid is also blocked by the second victim: suspension is rule 1 and wins.
-    rule = refused_rule(lambda: send(book, "inv-sid", "sid", "sid-victim-2", day(3), send_time=True))
+    rule = refused_rule(
+        lambda: send(book, "inv-sid", "sid", "sid-victim-2", day(3), send_time=True)
+    )
 
     assert rule == "suspended"
     assert checked(book, "sid", "sid-victim-2", day(3)).rule == "suspended"
@@ -470,6 +560,30 @@ def test_a_suspension_is_not_a_reason_to_refuse_an_imported_fact(book: Ledger) -
     appended = send(book, "inv-sid-late", "sid", "tereza", day(3))
 
     assert appended.position > 0
+
+
+def test_a_suspended_member_may_appeal(book: Ledger) -> None:
+    suspended(book, "sid")
+
+    appended = file_appeal(book, "ap-sid", "sid", day(3))
+
+    assert appended.event.appeal == "ap-sid"  # type: ignore[union-attr]
+
+
+def test_a_backdated_send_is_judged_by_the_standing_at_its_own_time_as_check_judges_it(
+    book: Ledger,
+) -> None:
+    # ezra must give emails from day 1; a second report on day 5 suspends him until day 12.
+    book.record({**HAIR_TRIGGER, "at": day(0)})
+    reported(book, "ezra", ["ezra-victim-1"], first_day=1)
+    reported(book, "ezra", ["ezra-victim-2"], first_day=5)
+    assert checked(book, "ezra", "fleur", day(3), email="fleur@example.org").allowed
+
+    appended = send(
+        book, "inv-ezra-fleur", "ezra", "fleur", day(3), email="fleur@example.org", send_time=True
+    )
+
+    assert appended.event.at == day(3)
 
 
 def test_a_block_is_refused_before_a_connection(book: Ledger) -> None:
@@ -524,18 +638,20 @@ def test_an_email_required_sender_without_an_email_is_refused(book: Ledger) -> N
 def test_an_email_required_sender_with_an_email_may_send(book: Ledger) -> None:
     email_required(book, "ezra")
 
-    appended = send(book, "inv-ezra", "ezra", "fleur", day(2), email="fleur@example.org", send_time=True)
+    appended = send(
+        book, "inv-ezra", "ezra", "fleur", day(2), email="fleur@example.org", send_time=True
+    )
 
     assert appended.event.recipient_email == "fleur@example.org"  # type: ignore[union-attr]
     assert checked(book, "ezra", "gilda", day(2), email="gilda@example.org").allowed
 
 
-def test_check_refuses_an_invalid_email_address(book: Ledger) -> None:
+def test_check_treats_an_invalid_email_address_as_bad_input(book: Ledger) -> None:
+    # Bad input is not a "no" of the rules: SPEC gives it exit 2, so check raises BadInput.
     email_required(book, "ezra")
 
-    outcome = checked(book, "ezra", "fleur", day(2), email="fleur-at-example")
-
-    assert outcome.allowed is False
+    with pytest.raises(BadInput, match="recipient_email"):
+        checked(book, "ezra", "fleur", day(2), email="fleur-at-example")
 
 
 def test_a_refused_send_stores_nothing(book: Ledger) -> None:

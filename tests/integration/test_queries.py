@@ -38,7 +38,13 @@ class Story:
 
 def send(book: Ledger, invitation: str, sender: str, recipient: str, at: datetime) -> Appended:
     return book.record(
-        {"type": "invitation_sent", "invitation": invitation, "sender": sender, "recipient": recipient, "at": at}
+        {
+            "type": "invitation_sent",
+            "invitation": invitation,
+            "sender": sender,
+            "recipient": recipient,
+            "at": at,
+        }
     )
 
 
@@ -54,7 +60,13 @@ def report(book: Ledger, sender: str, recipient: str, at: datetime) -> Appended:
 
 def file_appeal(book: Ledger, appeal: str, member: str, at: datetime, statement: str) -> Appended:
     return book.record(
-        {"type": "appeal_filed", "appeal": appeal, "member": member, "statement": statement, "at": at}
+        {
+            "type": "appeal_filed",
+            "appeal": appeal,
+            "member": member,
+            "statement": statement,
+            "at": at,
+        }
     )
 
 
@@ -63,7 +75,9 @@ def record_worked_example(book: Ledger) -> dict[int, Appended]:
     for n in REPORT_DAYS[:7]:
         reports[n] = report(book, "alice", stranger(n), day(n))
     file_appeal(book, "ap-alice", "alice", day(10), "These were my classmates from Ghent")
-    book.record({"type": "appeal_granted", "appeal": "ap-alice", "agent": "agent-grete", "at": day(11)})
+    book.record(
+        {"type": "appeal_granted", "appeal": "ap-alice", "agent": "agent-grete", "at": day(11)}
+    )
     for n in REPORT_DAYS[7:]:
         reports[n] = report(book, "alice", stranger(n), day(n))
     return reports
@@ -127,7 +141,9 @@ def test_status_at_a_past_moment_tells_the_standing_of_that_moment(
     assert seen.as_of == moment
 
 
-def test_on_day_8_alice_must_give_emails_until_day_37_even_after_everything_later(story: Story) -> None:
+def test_on_day_8_alice_must_give_emails_until_day_37_even_after_everything_later(
+    story: Story,
+) -> None:
     seen = status(story.book, "alice", day(8))
 
     assert seen.standing == "email_required"
@@ -163,7 +179,11 @@ def test_status_of_a_member_never_seen_is_good_with_an_empty_reputation(story: S
     seen = status(story.book, "newcomer-nina", day(50))
 
     assert (seen.standing, seen.until, seen.reports_counted) == ("good", None, 0)
-    assert (seen.reputation.sent, seen.reputation.acceptance_rate, seen.reputation.score) == (0, None, 50)
+    assert (seen.reputation.sent, seen.reputation.acceptance_rate, seen.reputation.score) == (
+        0,
+        None,
+        50,
+    )
 
 
 # Audit -----------------------------------------------------------------------------
@@ -184,7 +204,9 @@ def test_audit_lists_every_episode_oldest_first_with_how_it_ended(story: Story) 
     assert all(e.rule for e in episodes)
 
 
-def test_audit_causes_are_exactly_the_counted_reports_with_ids_positions_and_recipients(story: Story) -> None:
+def test_audit_causes_are_exactly_the_counted_reports_with_ids_positions_and_recipients(
+    story: Story,
+) -> None:
     episodes = audit(story.book, "alice", day(100)).episodes
     restriction, suspension = episodes[1], episodes[3]
 
@@ -202,7 +224,10 @@ def test_audit_causes_are_exactly_the_counted_reports_with_ids_positions_and_rec
         ]
 
     def causes(episode: queries.EpisodeOut) -> list[tuple[str, int, str, str, str, datetime]]:
-        return [(c.event_id, c.position, c.type, c.invitation, c.recipient, c.at) for c in episode.causes]
+        return [
+            (c.event_id, c.position, c.type, c.invitation, c.recipient, c.at)
+            for c in episode.causes
+        ]
 
     assert causes(episodes[0]) == expected(range(1, 6))
     assert causes(restriction) == expected(range(1, 8))
@@ -224,15 +249,22 @@ def test_audit_lists_the_appeal_with_its_outcome(story: Story) -> None:
     (appeal,) = audit(story.book, "alice", day(100)).appeals
 
     assert (appeal.appeal, appeal.filed_at, appeal.statement) == (
-        "ap-alice", day(10), "These were my classmates from Ghent",
+        "ap-alice",
+        day(10),
+        "These were my classmates from Ghent",
     )
     assert (appeal.outcome, appeal.agent, appeal.resolved_at) == ("granted", "agent-grete", day(11))
 
 
 def test_an_episode_names_the_policy_version_in_force_when_it_began(tmp_path: Path) -> None:
     book = Ledger(str(tmp_path / "ledger.db"))
-    book.record({"type": "policy_changed", "policy": {"version": 4, "warn_at": 2, "restrict_at": 3},
-                 "at": day(0)})
+    book.record(
+        {
+            "type": "policy_changed",
+            "policy": {"version": 4, "warn_at": 2, "restrict_at": 3},
+            "at": day(0),
+        }
+    )
     for n in (1, 2, 3):
         report(book, "basil", f"guest-{n}", day(n))
 
@@ -248,7 +280,10 @@ def test_a_warning_ends_when_its_oldest_needed_report_leaves_the_window(tmp_path
     for n in range(1, 6):
         report(book, "wendy", f"neighbour-{n}", day(n))
 
-    before, at_exit = status(book, "wendy", day(31) - timedelta(seconds=1)), status(book, "wendy", day(31))
+    before, at_exit = (
+        status(book, "wendy", day(31) - timedelta(seconds=1)),
+        status(book, "wendy", day(31)),
+    )
     (warning,) = audit(book, "wendy", day(40)).episodes
     book.close()
 
@@ -268,7 +303,9 @@ def test_the_statement_of_reasons_names_no_recipient(story: Story) -> None:
         assert all(r.event.id not in text for r in story.reports.values())
 
 
-def test_the_statement_of_reasons_gives_the_decision_period_policy_version_and_how_to_appeal(story: Story) -> None:
+def test_the_statement_of_reasons_gives_the_decision_period_policy_version_and_how_to_appeal(
+    story: Story,
+) -> None:
     text = statement_of_reasons(audit(story.book, "alice", day(8)))
 
     assert "alice" in text
@@ -279,7 +316,9 @@ def test_the_statement_of_reasons_gives_the_decision_period_policy_version_and_h
     assert "7 invitations" in text
 
 
-def test_the_statement_of_reasons_for_a_member_never_restricted_says_none_is_due(story: Story) -> None:
+def test_the_statement_of_reasons_for_a_member_never_restricted_says_none_is_due(
+    story: Story,
+) -> None:
     text = statement_of_reasons(audit(story.book, "alice", day(6)))
 
     assert "No restriction" in text
@@ -292,9 +331,17 @@ def test_the_statement_of_reasons_for_a_member_never_restricted_says_none_is_due
 def test_blocks_lists_who_blocked_a_member_with_the_causing_event(story: Story) -> None:
     out = ask(story.book, queries.blocks, "alice", day(100))
 
-    assert [(b.member, b.event_id, b.position, b.type, b.invitation, b.at) for b in out.blocked_by] == [  # type: ignore[attr-defined]
-        (stranger(n), story.reports[n].event.id, story.reports[n].position, "invitation_marked_unknown",
-         f"inv-alice-{stranger(n)}", day(n))
+    assert [
+        (b.member, b.event_id, b.position, b.type, b.invitation, b.at) for b in out.blocked_by
+    ] == [  # type: ignore[attr-defined]
+        (
+            stranger(n),
+            story.reports[n].event.id,
+            story.reports[n].position,
+            "invitation_marked_unknown",
+            f"inv-alice-{stranger(n)}",
+            day(n),
+        )
         for n in REPORT_DAYS
     ]
     assert out.blocked == []  # type: ignore[attr-defined]
@@ -345,7 +392,9 @@ def three_senders(tmp_path: Path) -> Iterator[Ledger]:
     book.close()
 
 
-def test_restricted_lists_every_member_not_in_good_standing_worst_first(three_senders: Ledger) -> None:
+def test_restricted_lists_every_member_not_in_good_standing_worst_first(
+    three_senders: Ledger,
+) -> None:
     out = ask(three_senders, queries.restricted, day(26))
 
     assert [(m.member, m.standing) for m in out.members] == [  # type: ignore[attr-defined]
@@ -358,7 +407,9 @@ def test_restricted_lists_every_member_not_in_good_standing_worst_first(three_se
 def test_restricted_at_a_past_moment_lists_who_was_restricted_then(three_senders: Ledger) -> None:
     out = ask(three_senders, queries.restricted, day(8))
 
-    assert [(m.member, m.standing, m.until) for m in out.members] == [("erin", "email_required", day(37))]  # type: ignore[attr-defined]
+    assert [(m.member, m.standing, m.until) for m in out.members] == [
+        ("erin", "email_required", day(37))
+    ]  # type: ignore[attr-defined]
 
 
 def test_restricted_after_every_restriction_expired_is_empty(story: Story) -> None:
@@ -383,8 +434,15 @@ def queue(tmp_path: Path) -> Iterator[Ledger]:
     file_appeal(book, "ap-olga", "olga", day(8) - timedelta(hours=4), "I run a meetup")
     file_appeal(book, "ap-pete", "pete", day(8), "I am a recruiter")
     file_appeal(book, "ap-quincy", "quincy", day(8) + timedelta(hours=4), "Those are my students")
-    book.record({"type": "appeal_denied", "appeal": "ap-olga", "agent": "agent-ron", "note": "reports confirmed",
-                 "at": day(9)})
+    book.record(
+        {
+            "type": "appeal_denied",
+            "appeal": "ap-olga",
+            "agent": "agent-ron",
+            "note": "reports confirmed",
+            "at": day(9),
+        }
+    )
     yield book
     book.close()
 
@@ -419,13 +477,23 @@ def test_a_resolved_appeal_is_never_overdue(queue: Ledger) -> None:
 
     olga = next(a for a in out.appeals if a.appeal == "ap-olga")  # type: ignore[attr-defined]
     assert (olga.outcome, olga.agent, olga.note, olga.resolved_at, olga.overdue) == (
-        "denied", "agent-ron", "reports confirmed", day(9), False,
+        "denied",
+        "agent-ron",
+        "reports confirmed",
+        day(9),
+        False,
     )
     assert out.overdue_after_hours == 48  # type: ignore[attr-defined]
 
 
 def test_a_shorter_overdue_policy_makes_appeals_overdue_sooner(queue: Ledger) -> None:
-    queue.record({"type": "policy_changed", "policy": {"version": 2, "appeal_overdue_hours": 12}, "at": day(8.6)})
+    queue.record(
+        {
+            "type": "policy_changed",
+            "policy": {"version": 2, "appeal_overdue_hours": 12},
+            "at": day(8.6),
+        }
+    )
 
     # 12 hours after filing: olga (day 7.83) and pete (day 8) are overdue, quincy (day 8.17) not yet.
     assert appeal_ids(queue, day(8.6), False, True) == ["ap-olga", "ap-pete"]
@@ -437,15 +505,24 @@ def test_a_shorter_overdue_policy_makes_appeals_overdue_sooner(queue: Ledger) ->
 
 @pytest.mark.parametrize(
     ("moment", "allowed", "rule"),
-    [(day(6), True, None), (day(8), False, "email-required"), (day(27), False, "suspended"), (day(34), True, None)],
+    [
+        (day(6), True, None),
+        (day(8), False, "email-required"),
+        (day(27), False, "suspended"),
+        (day(34), True, None),
+    ],
 )
-def test_check_answers_for_the_moment_asked(story: Story, moment: datetime, allowed: bool, rule: str | None) -> None:
+def test_check_answers_for_the_moment_asked(
+    story: Story, moment: datetime, allowed: bool, rule: str | None
+) -> None:
     out = ask(story.book, queries.check, "alice", "newcomer-nina", None, moment)
 
     assert (out.allowed, out.rule) == (allowed, rule)  # type: ignore[attr-defined]
 
 
-def test_check_now_refuses_a_blocked_pair_and_names_the_event_that_caused_the_block(story: Story) -> None:
+def test_check_now_refuses_a_blocked_pair_and_names_the_event_that_caused_the_block(
+    story: Story,
+) -> None:
     out = ask(story.book, queries.check, "alice", stranger(1), "s1@example.org", day(100))
 
     assert (out.allowed, out.rule) == (False, "blocked")  # type: ignore[attr-defined]
@@ -467,8 +544,14 @@ def test_check_at_a_past_moment_names_the_event_that_caused_the_block(story: Sto
 def clara(tmp_path: Path) -> Iterator[Ledger]:
     """clara sent six invitations: two accepted, one ignored, one marked unknown, one withdrawn, one pending."""
     book = Ledger(str(tmp_path / "ledger.db"))
-    outcomes = ["invitation_accepted", "invitation_accepted", "invitation_ignored",
-                "invitation_marked_unknown", "invitation_withdrawn", None]
+    outcomes = [
+        "invitation_accepted",
+        "invitation_accepted",
+        "invitation_ignored",
+        "invitation_marked_unknown",
+        "invitation_withdrawn",
+        None,
+    ]
     for n, outcome in enumerate(outcomes, 1):
         send(book, f"inv-clara-{n}", "clara", f"friend-{n}", day(n))
         if outcome:
@@ -480,7 +563,14 @@ def clara(tmp_path: Path) -> Iterator[Ledger]:
 def test_reputation_counts_every_outcome(clara: Ledger) -> None:
     rep = status(clara, "clara", day(10)).reputation
 
-    assert (rep.sent, rep.pending, rep.accepted, rep.ignored, rep.unknown, rep.withdrawn) == (6, 1, 2, 1, 1, 1)
+    assert (rep.sent, rep.pending, rep.accepted, rep.ignored, rep.unknown, rep.withdrawn) == (
+        6,
+        1,
+        2,
+        1,
+        1,
+        1,
+    )
     assert rep.acceptance_rate == pytest.approx(2 / 4)
     assert rep.score == round(100 * 3 / (2 + 1 + 3 + 2))
     assert "accepted" in rep.score_formula
@@ -488,8 +578,24 @@ def test_reputation_counts_every_outcome(clara: Ledger) -> None:
 
 def test_reputation_at_a_past_moment_counts_what_had_happened(clara: Ledger) -> None:
     rep = status(clara, "clara", day(3)).reputation
+    later = status(clara, "clara", day(5.75)).reputation
 
     assert (rep.sent, rep.pending, rep.accepted, rep.ignored) == (3, 1, 2, 0)
+    assert (
+        later.sent,
+        later.pending,
+        later.accepted,
+        later.ignored,
+        later.unknown,
+        later.withdrawn,
+    ) == (
+        5,
+        0,
+        2,
+        1,
+        1,
+        1,
+    )
 
 
 def test_an_ignored_then_unknown_invitation_counts_once_as_unknown(tmp_path: Path) -> None:
@@ -531,3 +637,48 @@ def test_more_acceptances_never_lower_the_score(tmp_path: Path) -> None:
     assert scores == sorted(scores)
     assert scores[-1] > scores[0]
     assert all(0 <= s <= 100 for s in scores)
+
+
+# The log, filtered -----------------------------------------------------------------
+
+
+def logged_ids(
+    book: Ledger, member: str | None = None, event_type: str | None = None, since: int = 0
+) -> list[str]:
+    return [event.id for _, event in book.events(member, event_type, since)]
+
+
+def test_the_log_of_a_member_holds_what_they_sent_received_and_appealed(story: Story) -> None:
+    ids = logged_ids(story.book, member="alice")
+
+    assert len(ids) == 21 * 2 + 2
+    assert ids[-1] == story.reports[46].event.id
+
+
+def test_the_log_of_a_recipient_holds_the_invitation_and_their_response(story: Story) -> None:
+    types = [event.type for _, event in story.book.events(member=stranger(3))]
+
+    assert types == ["invitation_sent", "invitation_marked_unknown"]
+
+
+def test_the_log_of_a_member_by_type_holds_the_reports_against_them(story: Story) -> None:
+    ids = logged_ids(story.book, member="alice", event_type="invitation_marked_unknown")
+
+    assert ids == [story.reports[n].event.id for n in REPORT_DAYS]
+
+
+def test_the_log_of_a_member_since_a_position_keeps_responses_to_earlier_invitations(
+    story: Story,
+) -> None:
+    # The report of day 1 answers an invitation stored just before it.
+    first_report = story.reports[1]
+
+    ids = logged_ids(story.book, member="alice", since=first_report.position - 1)
+
+    assert ids[0] == first_report.event.id
+
+
+def test_the_log_by_type_holds_only_that_type(story: Story) -> None:
+    events = list(story.book.events(event_type="appeal_granted"))
+
+    assert [(e.type, e.appeal) for _, e in events] == [("appeal_granted", "ap-alice")]  # type: ignore[union-attr]

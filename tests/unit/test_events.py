@@ -150,7 +150,9 @@ def test_a_grant_note_with_a_c1_control_is_refused() -> None:
 # Emails --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("email", ["emil-at-example.org", "emil@", "@example.org", "em il@example.org"])
+@pytest.mark.parametrize(
+    "email", ["emil-at-example.org", "emil@", "@example.org", "em il@example.org"]
+)
 def test_an_invalid_recipient_email_is_refused(email: str) -> None:
     assert "recipient_email" in refusal(line(recipient_email=email))
 
@@ -187,7 +189,9 @@ def test_a_time_with_a_negative_offset_crossing_midnight_moves_to_the_next_utc_d
     assert event.at == datetime(2026, 3, 15, 2, 30, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("when", ["2026-02-30T12:00:00Z", "2026-13-01T12:00:00Z", "2026-01-01T25:00:00Z"])
+@pytest.mark.parametrize(
+    "when", ["2026-02-30T12:00:00Z", "2026-13-01T12:00:00Z", "2026-01-01T25:00:00Z"]
+)
 def test_an_impossible_date_is_refused(when: str) -> None:
     assert "at" in refusal(line(at=when))
 
@@ -198,7 +202,9 @@ def test_parse_time_requires_a_zone() -> None:
 
 
 def test_parse_time_converts_an_offset_to_utc() -> None:
-    assert ev.parse_time("2026-03-14T10:26:53+01:00") == datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
+    assert ev.parse_time("2026-03-14T10:26:53+01:00") == datetime(
+        2026, 3, 14, 9, 26, 53, tzinfo=UTC
+    )
 
 
 # The shape of a line -------------------------------------------------------------
@@ -234,7 +240,7 @@ def test_a_line_that_is_not_json_is_refused() -> None:
 
 
 def test_invalid_utf8_is_refused() -> None:
-    raw = line(message="caf\u00e9").encode().replace("caf\\u00e9".encode(), b"caf\xe9")
+    raw = line(message="caf\u00e9").encode().replace(b"caf\\u00e9", b"caf\xe9")
 
     assert b"\xe9" in raw  # the test really carries a broken byte
     assert refusal(raw).startswith("not valid JSON")
@@ -281,7 +287,11 @@ def test_the_encoding_leaves_out_absent_optional_fields() -> None:
 
 def test_the_encoding_round_trips_through_parse() -> None:
     original = ev.parse(
-        line(message="Grüße aus Köln\n\tDora", recipient_email="emil@example.org", at="2026-03-14T09:26:53.25+01:00")
+        line(
+            message="Grüße aus Köln\n\tDora",
+            recipient_email="emil@example.org",
+            at="2026-03-14T09:26:53.25+01:00",
+        )
     )
 
     again = ev.parse(ev.encode(original))
@@ -308,7 +318,10 @@ def test_the_encoding_of_a_policy_change_round_trips() -> None:
 
 def test_an_event_built_from_command_line_values_encodes_like_the_same_line() -> None:
     from_cli = ev.from_fields(
-        {**DORA_TO_EMIL, "at": datetime(2026, 3, 14, 10, 26, 53, tzinfo=timezone(timedelta(hours=1)))}
+        {
+            **DORA_TO_EMIL,
+            "at": datetime(2026, 3, 14, 10, 26, 53, tzinfo=timezone(timedelta(hours=1))),
+        }
     )
 
     assert ev.encode(from_cli) == ev.encode(ev.parse(line()))
@@ -329,7 +342,11 @@ def test_format_time_converts_an_offset_to_utc() -> None:
 
 @pytest.mark.parametrize(
     ("microsecond", "text"),
-    [(500000, "2026-01-08T12:00:00.5Z"), (123000, "2026-01-08T12:00:00.123Z"), (1, "2026-01-08T12:00:00.000001Z")],
+    [
+        (500000, "2026-01-08T12:00:00.5Z"),
+        (123000, "2026-01-08T12:00:00.123Z"),
+        (1, "2026-01-08T12:00:00.000001Z"),
+    ],
 )
 def test_format_time_writes_fractional_seconds_only_when_they_are_not_zero(
     microsecond: int, text: str

@@ -1,0 +1,235 @@
+"""Storage that cannot be used: every command fails with exit 2, one line, and touches nothing.
+
+A file that is not a database, a SQLite file with a corrupt body, a read-only ledger, a
+missing folder, a folder given as the file, a SQLite database of another program, a
+ledger written by a newer invledger, a ledger locked by another writer, and PostgreSQL
+servers or databases that cannot be used. Each case runs a read (`status alice`) and a
+write (`send alice bob`) as real processes, and compares the file's bytes (SHA-256)
+and its folder before and after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from reliability_helpers import assert_clean_failure, cli, cli_env, popen_cli
+
+AT = "2026-01-05T12:00:00Z"
+READ = ("status", "alice")
+WRITE = ("send", "alice", "bob", "--at", AT)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(folder: Path) -> dict[str, str]:
+    return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def run_both(db: str, env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[bytes]]:
+    """The read and the write command at the same time (two real processes)."""
+    procs = [popen_cli(db, *READ, env=env), popen_cli(db, *WRITE, env=env)]
+    done = []
+    for proc, args in zip(procs, (READ, WRITE), strict=True):
+        out, err = proc.communicate(timeout=60)
+        done.append(subprocess.CompletedProcess(list(args), proc.returncode, out, err))
+    return done
+
+
+def make_ledger(path: Path) -> None:
+    made = cli(path, "send", "carol", "dave", "--at", "2026-01-01T12:00:00Z")
+    assert made.returncode == 0, made.stderr
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+def test_random_bytes_file(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    db.write_bytes(random.Random(5).randbytes(8192))
+    before = listing(tmp_path)
+    for done in run_both(str(db)):
+        assert_clean_failure(done, 2, f"{done.args} on random bytes")
+    assert listing(tmp_path) == before
+
+
+def test_sqlite_header_with_garbage_body(tmp_path: Path) -> None:
+    """Passes a header check, but SQLite itself finds the body unusable."""
+    db = tmp_path / "ledger.db"
+    db.write_bytes(b"SQLite format 3\x00" + random.Random(6).randbytes(16 * 1024 - 16))
+    before = listing(tmp_path)
+    for done in run_both(str(db)):
+        assert_clean_failure(done, 2, f"{done.args} on a corrupt SQLite file")
+    assert listing(tmp_path) == before
+
+
+def test_truncated_ledger(tmp_path: Path) -> None:
+    """A real ledger cut in half (a disk that filled up, a copy that stopped)."""
+    db = tmp_path / "ledger.db"
+    make_ledger(db)
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2 + 100])
+    before = sha256(db)
+    for done in run_both(str(db)):
+        assert done.returncode in (1, 2), done
+        assert_clean_failure(done, 2, f"{done.args} on a truncated ledger")
+    assert sha256(db) == before
+
+
+def test_read_only_file_by_permissions(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip(
+            "tests run as root, and chmod 0o444 does not stop root's writes; "
+            "test_read_only_database_uri covers a read-only ledger with file:...?mode=ro"
+        )
+    db = tmp_path / "ledger.db"
+    make_ledger(db)
+    db.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        before = sha256(db)
+        read, write = run_both(str(db))
+        assert_clean_failure(write, 2, "send to a read-only ledger")
+        assert "read-only" in write.stderr.decode() or "permission" in write.stderr.decode().lower()
+        if read.returncode != 0:
+            assert_clean_failure(read, 2, "status on a read-only ledger")
+        assert sha256(db) == before
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_read_only_database_uri(tmp_path: Path) -> None:
+    """As root, a read-only ledger is a SQLite URI opened with mode=ro.
+
+    Writing must fail with one line (exit 2) and change nothing; reading may answer
+    (exit 0, the right answer) or fail the same clean way.
+    """
+    db = tmp_path / "ledger.db"
+    make_ledger(db)
+    before = sha256(db)
+    url = f"file:{db}?mode=ro"
+    read, write = run_both(url)
+    assert_clean_failure(write, 2, "send to a read-only ledger")
+    assert "read-only" in write.stderr.decode(), write.stderr
+    if read.returncode == 0:
+        assert b"good" in read.stdout, read.stdout
+    else:
+        assert_clean_failure(read, 2, "status on a read-only ledger")
+    assert sha256(db) == before
+    ro_import = cli(url, "import", "-", stdin=b'{"id":"e1","type":"invitation_sent","at":"2026-01-02T00:00:00Z","invitation":"i1","sender":"x","recipient":"y"}\n')
+    assert_clean_failure(ro_import, 2, "import into a read-only ledger")
+    assert sha256(db) == before
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    target = "/nonexistent/dir/x.db"
+    assert not os.path.exists("/nonexistent")
+    for done in run_both(target):
+        assert_clean_failure(done, 2, f"{done.args} in a missing folder")
+        assert "/nonexistent/dir" in done.stderr.decode()
+    assert not os.path.exists("/nonexistent"), "a command created the missing folder"
+
+
+def test_directory_given_as_database(tmp_path: Path) -> None:
+    folder = tmp_path / "ledger.db"
+    folder.mkdir()
+    for done in run_both(str(folder)):
+        assert_clean_failure(done, 2, f"{done.args} on a folder")
+    assert list(folder.iterdir()) == []
+
+
+def test_sqlite_database_of_another_program(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO customers (name) VALUES ('x')")
+    conn.commit()
+    conn.close()
+    before = listing(tmp_path)
+    for done in run_both(str(db)):
+        assert_clean_failure(done, 2, f"{done.args} on another program's database")
+    assert listing(tmp_path) == before
+
+
+def test_newer_schema(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    make_ledger(db)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE inv_meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    before = listing(tmp_path)
+    for done in run_both(str(db)):
+        assert_clean_failure(done, 2, f"{done.args} on a newer schema")
+        assert "newer" in done.stderr.decode() or "99" in done.stderr.decode()
+    assert listing(tmp_path) == before
+    replay = cli(db, "replay")  # a rebuild must not rewrite a newer ledger's views either
+    assert_clean_failure(replay, 2, "replay on a newer schema")
+    assert listing(tmp_path) == before
+
+
+def test_locked_by_another_writer(tmp_path: Path) -> None:
+    """Another process holds the write lock: a writer gives up after the lock timeout."""
+    db = tmp_path / "ledger.db"
+    make_ledger(db)
+    holder = sqlite3.connect(db, isolation_level=None, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        before = sha256(db)
+        started = time.monotonic()
+        write = cli(db, *WRITE, env={"INVLEDGER_LOCK_TIMEOUT": "1"}, timeout=60)
+        waited = time.monotonic() - started
+        assert_clean_failure(write, 2, "send while another writer holds the lock")
+        assert "lock" in write.stderr.decode(), write.stderr
+        assert waited < 20, f"the lock timeout of 1 s was not honoured ({waited:.1f}s)"
+        read = cli(db, *READ, "--json", env={"INVLEDGER_LOCK_TIMEOUT": "1"})
+        assert read.returncode == 0, f"readers are never blocked (README): {read.stderr!r}"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert sha256(db) == before
+
+
+# PostgreSQL ---------------------------------------------------------------------------
+
+
+def test_postgres_server_unreachable(tmp_path: Path) -> None:
+    env = {"INVLEDGER_CONNECT_TIMEOUT": "2"}
+    started = time.monotonic()
+    for done in run_both("postgresql://postgres@127.0.0.1:1/ledger", env=env):
+        assert_clean_failure(done, 2, f"{done.args} with no server")
+    assert time.monotonic() - started < 30
+
+
+def test_postgres_database_missing(postgres_url: str) -> None:
+    url = postgres_url.rsplit("/", 1)[0] + "/invledger_no_such_database"
+    for done in run_both(url, env={"INVLEDGER_CONNECT_TIMEOUT": "3"}):
+        assert_clean_failure(done, 2, f"{done.args} on a missing database")
+
+
+def test_postgres_newer_schema(postgres_url: str) -> None:
+    import psycopg
+
+    made = cli(postgres_url, "send", "carol", "dave", "--at", "2026-01-01T12:00:00Z")
+    assert made.returncode == 0, made.stderr
+
+    def snapshot() -> tuple[object, ...]:
+        with psycopg.connect(postgres_url) as conn:
+            events = conn.execute("SELECT notification_id, originator_id, state FROM stored_events ORDER BY 1").fetchall()
+            meta = conn.execute("SELECT key, value FROM inv_meta ORDER BY key").fetchall()
+            tracking = conn.execute("SELECT * FROM inv_tracking").fetchall()
+            return (events, meta, tracking)
+
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("UPDATE inv_meta SET value = '99' WHERE key = 'schema_version'")
+    before = snapshot()
+    for done in run_both(postgres_url):
+        assert_clean_failure(done, 2, f"{done.args} on a newer PostgreSQL schema")
+    assert snapshot() == before
+    assert cli_env()  # the helper leaves INVLEDGER_DB out of the environment

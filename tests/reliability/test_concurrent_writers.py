@@ -1,0 +1,185 @@
+"""Several real processes writing one ledger at once.
+
+README "Consistency boundary": every append is one write transaction that first takes
+the store's write lock, then checks the rules; racing `accept` and `ignore` of one
+invitation, "the second writer waits for the lock, then sees the invitation answered
+and is refused by the rule (exit 1)". Positions grow in commit order.
+
+- Eight `invledger import` processes append disjoint histories to ONE SQLite file
+  (each part is larger than one import batch, so their transactions interleave), while
+  two readers query: all succeed and every event is stored exactly once.
+- On both backends (`ledger_url`): accept against ignore on six invitations, the same
+  send from four processes (one pair in one direction, one pair from both sides), three
+  appeals for one restricted member, and grant against deny of one appeal; all racers
+  are released in the same millisecond after loading. Exactly one of each race wins;
+  every loser exits 1 with one `Error:` line and no traceback. Positions from
+  `events --json` strictly increase, and `replay --check` passes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from reliability_helpers import assert_clean_failure, cli, cli_env, jsonl, race, stored_ids
+
+PARTS = 8
+PREFIXED = ("id", "invitation", "sender", "recipient", "appeal", "member", "agent")
+
+
+def relabel(events: Sequence[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """The same history about other members: every handle and id gets a prefix."""
+    return [{k: (prefix + v if k in PREFIXED else v) for k, v in e.items()} for e in events]
+
+
+def test_eight_importers_on_one_sqlite_file(tmp_path: Path) -> None:
+    simulated = subprocess.run(
+        [sys.executable, "-m", "cli", "simulate", "--members", "300", "--invitations", "2700",
+         "--seed", "11"], capture_output=True, env=cli_env(), check=True, timeout=120,
+    ).stdout
+    base = [json.loads(raw) for raw in simulated.splitlines()]
+    assert len(base) > 5000, "each part must span more than one import batch (5,000 lines)"
+    assert not any(e["type"] == "policy_changed" for e in base)
+    parts = []
+    for k in range(PARTS):
+        part = relabel(base, f"p{k}-")
+        path = tmp_path / f"part_{k}.jsonl"
+        path.write_bytes(jsonl(part))
+        parts.append((path, [e["id"] for e in part]))
+
+    db = tmp_path / "ledger.db"
+    assert cli(db, "import", "-", stdin=b"").returncode == 0  # the schema exists before the race
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "cli", "--db", str(db), "import", str(path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+        for path, _ in parts
+    ]
+    readers = [
+        subprocess.Popen([sys.executable, "-m", "cli", "--db", str(db), *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+        for args in (["restricted", "--json"], ["status", "p3-m00023", "--json"])
+    ]
+    for (path, ids), proc in zip(parts, procs, strict=True):
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (path.name, err.decode()[-2000:])
+        assert f"imported {len(ids):,} events".encode() in out, out
+    for proc in readers:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        json.loads(out)
+
+    stored = stored_ids(db)
+    expected = [i for _, ids in parts for i in ids]
+    assert len(stored) == len(expected)
+    assert Counter(stored) == Counter(expected), "an event is missing or stored twice"
+    for k, (_, ids) in enumerate(parts):  # each importer's events keep their file order
+        assert [i for i in stored if i.startswith(f"p{k}-")] == ids
+    exported = cli(db, "export").stdout.splitlines()
+    assert sorted(json.loads(raw)["id"] for raw in exported) == sorted(expected)
+    check = cli(db, "replay", "--check", timeout=300)
+    assert check.returncode == 0, check.stdout.decode()[-2000:] + check.stderr.decode()[-2000:]
+
+
+# Races on both backends ----------------------------------------------------------------
+
+START = datetime(2026, 1, 1, 12, tzinfo=UTC)
+RESPONSES = 6
+
+
+def day(n: float) -> str:
+    return (START + timedelta(days=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def setup_events() -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for i in range(RESPONSES):
+        events.append({"id": f"s-{i}", "type": "invitation_sent", "at": day(0), "invitation": f"race-{i}",
+                       "sender": f"snd-{i}", "recipient": f"rcp-{i}"})
+    # Two members restricted on day 7 (email required until day 37); zora already appealed.
+    for member in ("yuri", "zora"):
+        for n in range(1, 8):
+            invitation = f"inv-{member}-{n}"
+            events.append({"id": f"sent-{member}-{n}", "type": "invitation_sent", "at": day(n - 0.1),
+                           "invitation": invitation, "sender": member, "recipient": f"x-{member}-{n}"})
+            events.append({"id": f"idk-{member}-{n}", "type": "invitation_marked_unknown", "at": day(n),
+                           "invitation": invitation})
+    events.append({"id": "filed-zora", "type": "appeal_filed", "at": day(8), "appeal": "ap-zora",
+                   "member": "zora", "statement": "I know them all"})
+    return events
+
+
+def one_winner(results: Sequence[subprocess.CompletedProcess[bytes]], race_name: str) -> int:
+    """Exactly one racer exits 0; every other one exits 1 with one clean `Error:` line."""
+    winners = [i for i, r in enumerate(results) if r.returncode == 0]
+    summary = [(r.args, r.returncode, r.stderr.decode()[-300:]) for r in results]
+    assert len(winners) == 1, f"{race_name}: {len(winners)} winners: {summary}"
+    for i, result in enumerate(results):
+        if i != winners[0]:
+            assert_clean_failure(result, 1, f"{race_name}: loser {result.args}")
+    return winners[0]
+
+
+def test_racing_writers(ledger_url: str, tmp_path: Path) -> None:
+    events = setup_events()
+    made = cli(ledger_url, "import", "-", stdin=jsonl(events))
+    assert made.returncode == 0, made.stderr
+    at = ["--at", day(10)]
+    commands: list[list[str]] = []
+    for i in range(RESPONSES):  # accept and ignore of the same invitation, order varied
+        pair = [["accept", f"race-{i}", *at], ["ignore", f"race-{i}", *at]]
+        commands += pair if i % 2 else pair[::-1]
+    same_way = [["send", "ann", "bob", "--invitation", f"ann-bob-{k}", *at] for k in range(4)]
+    both_ways = [["send", *(("cat", "dan") if k % 2 else ("dan", "cat")), "--invitation", f"cd-{k}", *at]
+                 for k in range(4)]
+    appeals = [["appeal", "yuri", "--statement", f"try {k}", "--appeal", f"ap-yuri-{k}", *at] for k in range(3)]
+    resolutions = [["grant", "ap-zora", "--agent", "agent-a", *at], ["deny", "ap-zora", "--agent", "agent-b", *at]]
+    commands += same_way + both_ways + appeals + resolutions
+    results = race(ledger_url, commands)
+    by_command = list(zip(commands, results, strict=True))
+
+    response_winner: dict[str, str] = {}
+    for i in range(RESPONSES):
+        group = [(c, r) for c, r in by_command if c[0] in ("accept", "ignore") and c[1] == f"race-{i}"]
+        won = one_winner([r for _, r in group], f"accept/ignore race-{i}")
+        response_winner[f"race-{i}"] = group[won][0][0]
+    sent_winner = same_way[one_winner(results[len(commands) - 13: len(commands) - 9], "send ann->bob x4")]
+    cross_winner = both_ways[one_winner(results[len(commands) - 9: len(commands) - 5], "send cat<->dan x4")]
+    appeal_winner = appeals[one_winner(results[len(commands) - 5: len(commands) - 2], "appeal yuri x3")]
+    resolution_winner = resolutions[one_winner(results[len(commands) - 2:], "grant/deny ap-zora")]
+
+    listed = cli(ledger_url, "events", "--json")
+    assert listed.returncode == 0, listed.stderr
+    log = json.loads(listed.stdout)["events"]
+    positions = [e["position"] for e in log]
+    assert all(a < b for a, b in zip(positions, positions[1:], strict=False)), positions
+    assert len(log) == len(events) + RESPONSES + 4
+    assert [e["id"] for e in log[: len(events)]] == [e["id"] for e in events]
+
+    for invitation, verb in response_winner.items():
+        answers = [e for e in log if e.get("invitation") == invitation and e["type"] != "invitation_sent"]
+        expected = {"accept": "invitation_accepted", "ignore": "invitation_ignored"}[verb]
+        assert [e["type"] for e in answers] == [expected], (invitation, answers)
+    sends = [e for e in log[len(events):] if e["type"] == "invitation_sent"]
+    assert sorted(e["invitation"] for e in sends) == sorted([sent_winner[5], cross_winner[4]])
+    filed = [e for e in log if e["type"] == "appeal_filed" and e["member"] == "yuri"]
+    assert [e["appeal"] for e in filed] == [appeal_winner[6]]
+    resolved = [e for e in log if e.get("appeal") == "ap-zora" and e["type"] != "appeal_filed"]
+    assert [e["type"] for e in resolved] == [{"grant": "appeal_granted", "deny": "appeal_denied"}[resolution_winner[0]]]
+
+    # The views agree: one pending invitation per raced pair, the right standing.
+    for sender, recipient in (("ann", "bob"), ("cat", "dan")):
+        check = cli(ledger_url, "check", sender, recipient, "--json", *at)
+        assert check.returncode == 1 and json.loads(check.stdout)["rule"] == "pending", check
+    status = json.loads(cli(ledger_url, "status", "zora", "--json", *at).stdout)
+    assert status["standing"] == ("good" if resolution_winner[0] == "grant" else "email_required"), status
+    yuri = json.loads(cli(ledger_url, "status", "yuri", "--json", *at).stdout)
+    assert yuri["open_appeal"]["appeal"] == appeal_winner[6], yuri
+
+    replay = cli(ledger_url, "replay", "--check", timeout=300)
+    assert replay.returncode == 0, replay.stdout.decode()[-2000:] + replay.stderr.decode()[-2000:]
