@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeAlias
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -42,6 +41,8 @@ def _utc(value: datetime) -> datetime:
 
 
 def _email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email  # only sends carry an email
+
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
@@ -54,7 +55,8 @@ Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # defer_build: a query command that never parses an event does not pay for the schema.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
     id: Handle
     type: str
@@ -145,7 +147,13 @@ EVENT_TYPES: tuple[str, ...] = (
 TOPIC_PREFIX = "invledger:"
 MAX_LINE_BYTES = 64 * 1024
 
-_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+_adapters: list[TypeAdapter[Event]] = []
+
+
+def _adapter() -> TypeAdapter[Event]:
+    if not _adapters:
+        _adapters.append(TypeAdapter(Event))
+    return _adapters[0]
 
 
 def parse(line: bytes | str) -> Event:
@@ -153,7 +161,7 @@ def parse(line: bytes | str) -> Event:
     if len(line) > MAX_LINE_BYTES:
         raise BadInput(f"line is longer than {MAX_LINE_BYTES} bytes")
     try:
-        return _adapter.validate_json(line)
+        return _adapter().validate_json(line)
     except ValidationError as error:
         raise BadInput(describe(error)) from None
 
@@ -161,7 +169,7 @@ def parse(line: bytes | str) -> Event:
 def from_fields(data: dict[str, object]) -> Event:
     """An event from Python values (the CLI's write commands)."""
     try:
-        return _adapter.validate_python(data, strict=False)
+        return _adapter().validate_python(data, strict=False)
     except ValidationError as error:
         raise BadInput(describe(error)) from None
 
@@ -200,7 +208,7 @@ def encode(event: _Event) -> bytes:
 
 def decode(state: bytes) -> Event:
     """A stored event back to its model (stored events were validated when appended)."""
-    return _adapter.validate_json(state)
+    return _adapter().validate_json(state)
 
 
 def topic(event_type: str) -> str:

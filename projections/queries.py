@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer
 
 from ledger import events as ev
 from ledger import rules
@@ -27,7 +27,12 @@ from projections.views import Pair, Views, from_us, to_us
 Time = Annotated[datetime, PlainSerializer(ev.format_time, return_type=str)]
 
 
-class ReputationOut(BaseModel):
+class _Out(BaseModel):
+    # Built on first use: each command pays only for the answers it prints.
+    model_config = ConfigDict(defer_build=True)
+
+
+class ReputationOut(_Out):
     sent: int
     pending: int
     accepted: int
@@ -39,7 +44,7 @@ class ReputationOut(BaseModel):
     score_formula: str = SCORE_FORMULA
 
 
-class AppealOut(BaseModel):
+class AppealOut(_Out):
     appeal: str
     member: str
     filed_at: Time
@@ -51,7 +56,7 @@ class AppealOut(BaseModel):
     overdue: bool
 
 
-class StatusOut(BaseModel):
+class StatusOut(_Out):
     member: str
     as_of: Time
     standing: str
@@ -66,7 +71,7 @@ class StatusOut(BaseModel):
     open_appeal: AppealOut | None
 
 
-class CauseOut(BaseModel):
+class CauseOut(_Out):
     event_id: str
     position: int
     type: str
@@ -75,7 +80,7 @@ class CauseOut(BaseModel):
     at: Time
 
 
-class EpisodeOut(BaseModel):
+class EpisodeOut(_Out):
     level: str
     began_at: Time
     until: Time | None
@@ -86,7 +91,7 @@ class EpisodeOut(BaseModel):
     causes: list[CauseOut]
 
 
-class AuditOut(BaseModel):
+class AuditOut(_Out):
     member: str
     as_of: Time
     standing: str
@@ -94,7 +99,7 @@ class AuditOut(BaseModel):
     appeals: list[AppealOut]
 
 
-class BlockOut(BaseModel):
+class BlockOut(_Out):
     member: str
     event_id: str
     type: str
@@ -103,14 +108,14 @@ class BlockOut(BaseModel):
     at: Time
 
 
-class BlocksOut(BaseModel):
+class BlocksOut(_Out):
     member: str
     as_of: Time
     blocked_by: list[BlockOut]
     blocked: list[BlockOut]
 
 
-class RestrictedMember(BaseModel):
+class RestrictedMember(_Out):
     member: str
     standing: str
     since: Time | None
@@ -118,18 +123,18 @@ class RestrictedMember(BaseModel):
     reports_counted: int
 
 
-class RestrictedOut(BaseModel):
+class RestrictedOut(_Out):
     as_of: Time
     members: list[RestrictedMember]
 
 
-class AppealsOut(BaseModel):
+class AppealsOut(_Out):
     as_of: Time
     overdue_after_hours: int
     appeals: list[AppealOut]
 
 
-class CheckOut(BaseModel):
+class CheckOut(_Out):
     sender: str
     recipient: str
     as_of: Time
