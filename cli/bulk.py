@@ -375,14 +375,14 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     click.echo(render.restricted(shown))
     if len(listed.members) > 15:
         click.echo(f"   ... and {len(listed.members) - 15} more (invledger --db {path} restricted --at {render.when(moment)})")
-    offender = next((m.member for m in listed.members if m.standing != "warned"), None)
-    if offender is None and listed.members:
-        offender = listed.members[0].member
-    if offender is None:
+    if not listed.members:
         click.echo("nobody is restricted in this history")
         return
+    # Show the offender with the longest history: repeat offences and appeals explain most.
     with book.store.read() as tx:
-        report = queries.audit(tx, offender, moment)
+        audits = [queries.audit(tx, m.member, moment) for m in listed.members[:50]]
+    report = max(audits, key=lambda a: (a.standing != "warned", len(a.episodes), len(a.appeals)))
+    offender = report.member
     click.secho(f"4. why is {offender} restricted? (invledger --db {path} audit {offender})", bold=True)
     click.echo(render.audit(report))
     click.secho(f"5. the statement of reasons {offender} receives", bold=True)
