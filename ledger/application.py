@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import PersistenceError
 
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
-from ledger.store import Store, Tx, open_store
+from ledger.store import Record, Store, Tx, open_store
 from projections.views import Views
 
 IMPORT_BATCH = 5000
 CATCH_UP_PAGE = 5000
+FLUSH_EVERY = 50_000  # events whose view rows are kept in memory before they are written
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Ledger:
         Lines before a bad one stay committed; nothing after it is written.
         `progress(lines_read, bytes_read)` is called after each committed batch.
         """
+        session = _ImportSession(self.store)
         imported = skipped = 0
         batch: list[tuple[int, ev.Event]] = []
         read_bytes = 0
@@ -104,54 +106,22 @@ class Ledger:
                 failure = (number, str(error))
                 break
             if len(batch) >= IMPORT_BATCH:
-                done, dup, failure = self._import_batch(batch)
+                done, dup, failure = session.append(batch)
                 imported, skipped, batch = imported + done, skipped + dup, []
                 if failure:
                     break
                 if progress:
                     progress(number, read_bytes)
-        if batch and failure is None or (failure and batch and batch[-1][0] < failure[0]):
-            done, dup, batch_failure = self._import_batch(batch)
+        if batch:  # what came before a bad line, or the last lines
+            done, dup, batch_failure = session.append(batch)
             imported, skipped = imported + done, skipped + dup
             failure = batch_failure or failure
+        session.finish()
         if progress:
             progress(number, read_bytes)
         if failure:
             raise ImportStopped(failure[0], failure[1], imported, skipped)
         return Imported(imported, skipped)
-
-    def _import_batch(
-        self, batch: list[tuple[int, ev.Event]]
-    ) -> tuple[int, int, tuple[int, str] | None]:
-        skipped = 0
-        failure: tuple[int, str] | None = None
-        stored: list[StoredEvent] = []
-        with self.store.write() as tx:
-            views = self._current_views(tx)
-            known = _stored_states(tx, {event.id for _, event in batch})
-            views.prefetch([event for _, event in batch])
-            first = position = tx.next_position()
-            for number, event in batch:
-                data = ev.encode(event)
-                earlier = known.get(event.id)
-                if earlier is not None:
-                    if earlier == data:
-                        skipped += 1
-                        continue
-                    failure = (number, f"event id {event.id!r} is already in the ledger with other content")
-                    break
-                try:
-                    rules.check(event, views)
-                except (RuleViolation, UnknownId) as error:
-                    failure = (number, str(error))
-                    break
-                views.apply(event, position)
-                stored.append(_stored(event, data))
-                known[event.id] = data
-                position += 1
-            tx.insert_events(stored, first)
-            views.flush()
-        return len(stored), skipped, failure
 
     # Reading the log ---------------------------------------------------------
 
@@ -217,9 +187,9 @@ class Ledger:
         while True:
             with self.store.write() as tx:
                 views = Views(tx)
-                done = catch_up(tx, views, limit=CATCH_UP_PAGE * 10)
+                done = catch_up(tx, views, limit=FLUSH_EVERY)
             applied += done
-            if done < CATCH_UP_PAGE * 10:
+            if done < FLUSH_EVERY:
                 return applied
 
 
@@ -254,27 +224,98 @@ class Ledger:
             count += 1
 
 
-def catch_up(tx: Tx, views: Views, limit: int | None = None, until: int | None = None) -> int:
+class _ImportSession:
+    """The views of one import, kept in memory across its batches.
+
+    Each batch is its own transaction (events committed, rules checked against the
+    views), but the view rows are written only every FLUSH_EVERY events, at a bad
+    line and at the end, together with their tracking position. A row sent in one
+    batch and answered in the next is then read once and written once. If anyone
+    else appended meanwhile, the kept rows may be stale: they are dropped, and the
+    views are caught up from the log instead (so a crash or a discarded cache never
+    loses an event: the log is the truth and tracking says how far the views got).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.views: Views | None = None
+        self.written = -1  # the last position this import stored
+
+    def append(self, batch: list[tuple[int, ev.Event]]) -> tuple[int, int, tuple[int, str] | None]:
+        skipped = 0
+        failure: tuple[int, str] | None = None
+        stored: list[Record] = []
+        kept, self.views = self.views, None  # dropped unless the transaction commits
+        with self.store.write() as tx:
+            first = position = tx.next_position()
+            if kept is not None and first - 1 == self.written:
+                views = kept
+                views.tx = tx
+            else:
+                views = Views(tx)
+                if views.position < first - 1:
+                    catch_up(tx, views)
+            known = _stored_states(tx, {event.id for _, event in batch})
+            views.prefetch([event for _, event in batch])
+            for number, event in batch:
+                data = ev.encode(event)
+                earlier = known.get(event.id)
+                if earlier is not None:
+                    if earlier == data:
+                        skipped += 1
+                        continue
+                    failure = (number, f"event id {event.id!r} is already in the ledger with other content")
+                    break
+                try:
+                    rules.check(event, views)
+                except (RuleViolation, UnknownId) as error:
+                    failure = (number, str(error))
+                    break
+                views.apply(event, position)
+                stored.append(_stored(event, data))
+                known[event.id] = data
+                position += 1
+            tx.insert_events(stored, first)
+            if failure is not None or views.unflushed >= FLUSH_EVERY:
+                views.flush()
+                views.forget()
+        self.views, self.written = views, position - 1
+        return len(stored), skipped, failure
+
+    def finish(self) -> None:
+        """Write the kept view rows, unless someone appended since (then they caught up)."""
+        views, self.views = self.views, None
+        if views is None or not views.unflushed:
+            return
+        with self.store.write() as tx:
+            if tx.next_position() - 1 == self.written:
+                views.tx = tx
+                views.flush()
+
+
+def catch_up(tx: Tx, views: Views, limit: int | None = None) -> int:
     """Apply the stored events after the views' position, page by page, in this transaction."""
     applied = 0
     while limit is None or applied < limit:
         rows = tx.notifications(views.position, CATCH_UP_PAGE)
-        if until is not None:
-            rows = [row for row in rows if row[0] <= until]
         if not rows:
             break
         events = [(position, ev.decode(state)) for position, _, state in rows]
         views.prefetch([event for _, event in events])
         for position, event in events:
             views.apply(event, position)
-        views.flush()
-        views.forget()
         applied += len(rows)
+        if views.unflushed >= FLUSH_EVERY:
+            views.flush()
+            views.forget()
+    views.flush()
+    views.forget()
     return applied
 
 
-def _stored(event: ev.Event, data: bytes) -> StoredEvent:
-    return StoredEvent(event.id, 1, _TOPICS[event.type], data)
+def _stored(event: ev.Event, data: bytes) -> Record:
+    # (originator_id, originator_version, topic, state): the library's stored-event row.
+    return (event.id, 1, _TOPICS[event.type], data)
 
 
 _TOPICS = {event_type: ev.topic(event_type) for event_type in ev.EVENT_TYPES}

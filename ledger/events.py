@@ -8,7 +8,7 @@ idempotent import compares.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, TypeAlias
 
 from pydantic import (
@@ -36,8 +36,12 @@ Message = Annotated[str, StringConstraints(max_length=300, pattern=_TEXT_PATTERN
 Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
 
 
+_ZERO = timedelta(0)
+
+
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    # A time already in UTC (the common case) is kept: converting costs on every import line.
+    return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
 
 
 def _email(value: str) -> str:

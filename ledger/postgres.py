@@ -9,7 +9,7 @@ blocked by that lock.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -20,6 +20,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
+from ledger.store import Record
 from ledger.schema import SCHEMA_VERSION, STATEMENTS
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
@@ -53,16 +54,30 @@ class PostgresTx:
         if rows:
             self._c.executemany(self._sql(sql), rows)
 
+    def rows_for_keys(
+        self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `table` whose two key columns match one of `keys` (one round trip)."""
+        pairs = list(keys)
+        first, second = columns
+        self._c.execute(
+            f"SELECT t.* FROM {table} t JOIN unnest(%s::text[], %s::text[]) AS w(a, b) "
+            f"ON t.{first} = w.a AND t.{second} = w.b",
+            ([a for a, _ in pairs], [b for _, b in pairs]),
+        )
+        return self._c.fetchall()
+
     def next_position(self) -> int:
         # Inside the table lock no other transaction can draw from the sequence.
         self._c.execute(f"SELECT last_value, is_called FROM {_sequence_name(self._c)}")
         last, called = self._c.fetchone()
         return int(last) + 1 if called else int(last)
 
-    def insert_events(self, stored: Sequence[StoredEvent], first: int) -> None:
+    def insert_events(self, stored: Sequence[Record], first: int) -> None:
         if not stored:
             return
-        self._recorder._insert_stored_events(self._lib, stored)  # noqa: SLF001 - locks, notifies, inserts
+        events = [StoredEvent(*record) for record in stored]
+        self._recorder._insert_stored_events(self._lib, events)  # noqa: SLF001 - locks, notifies, inserts
         ids = [row["notification_id"] for row in self._lib.fetchall()]
         if ids != list(range(first, first + len(stored))):
             raise StorageError("positions were not assigned in order; nothing was written")

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger.errors import StorageError
 from ledger.schema import SCHEMA_VERSION, STATEMENTS
 
 DEFAULT_DB = "invledger.db"
+# A stored event as the library's table holds it: originator id (the event id),
+# originator version (always 1: each event is its own stream), topic, state.
+Record = tuple[str, int, str, bytes]
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -37,7 +40,10 @@ class Tx(Protocol):
     def run(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def next_position(self) -> int: ...
-    def insert_events(self, stored: Sequence[StoredEvent], first: int) -> None: ...
+    def rows_for_keys(
+        self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+    ) -> list[tuple[Any, ...]]: ...
+    def insert_events(self, stored: Sequence[Record], first: int) -> None: ...
     def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
 
 
@@ -78,18 +84,30 @@ class SQLiteTx:
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._c.executemany(sql, rows)
 
+    def rows_for_keys(
+        self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+    ) -> list[tuple[Any, ...]]:
+        """The rows of `table` whose two key columns match one of `keys`."""
+        c = self._c
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS inv_wanted (a TEXT, b TEXT)")
+        c.execute("DELETE FROM inv_wanted")
+        c.executemany("INSERT INTO inv_wanted VALUES (?, ?)", keys)
+        first, second = columns
+        rows = c.execute(
+            f"SELECT t.* FROM inv_wanted w JOIN {table} t "
+            f"ON t.{first} = w.a AND t.{second} = w.b"
+        ).fetchall()
+        return rows
+
     def next_position(self) -> int:
         # Inside the write lock, SQLite gives a new row the largest rowid plus one.
         row = self._c.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
         return int(row[0] or 0) + 1
 
-    def insert_events(self, stored: Sequence[StoredEvent], first: int) -> None:
+    def insert_events(self, stored: Sequence[Record], first: int) -> None:
         if not stored:
             return
-        self._c.executemany(
-            self._recorder.insert_events_statement,
-            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored],
-        )
+        self._c.executemany(self._recorder.insert_events_statement, stored)
         last = self._c.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
         if last != first + len(stored) - 1:
             raise StorageError("positions were not assigned in order; nothing was written")

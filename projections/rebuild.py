@@ -22,6 +22,8 @@ from ledger.schema import VIEW_TABLES
 from ledger.store import SQLiteStore, Store
 from projections.views import Views
 
+FLUSH_EVERY = 50_000  # events per rebuild transaction
+
 PAGE = 5000
 Progress = Callable[[int], None]
 
@@ -73,32 +75,39 @@ def feed(
     """
     applied = 0
     while True:
+        # One transaction per FLUSH_EVERY events: rows and tracking commit together,
+        # so an interrupted rebuild resumes from the last commit.
         with target.write() as out:
             views = Views(out)
             if policy is not None:
                 views.policy = policy
-            rows = (
-                out.notifications(views.position, PAGE)
-                if source is target
-                else _page(source, views.position)
-            )
-            if not rows:
-                return applied
-            decoded = [(position, ev.decode(bytes(state))) for position, _, state in rows]
-            chosen = [
-                (position, event)
-                for position, event in decoded
-                if (until is None or event.at <= until)
-                and not (policy is not None and isinstance(event, ev.PolicyChanged))
-            ]
-            views.prefetch([event for _, event in chosen])
-            for position, event in chosen:
-                views.apply(event, position)
-            views.position = rows[-1][0]
+            in_this_transaction = 0
+            while in_this_transaction < FLUSH_EVERY:
+                rows = (
+                    out.notifications(views.position, PAGE)
+                    if source is target
+                    else _page(source, views.position)
+                )
+                if not rows:
+                    break
+                decoded = [(position, ev.decode(bytes(state))) for position, _, state in rows]
+                chosen = [
+                    (position, event)
+                    for position, event in decoded
+                    if (until is None or event.at <= until)
+                    and not (policy is not None and isinstance(event, ev.PolicyChanged))
+                ]
+                views.prefetch([event for _, event in chosen])
+                for position, event in chosen:
+                    views.apply(event, position)
+                views.position = rows[-1][0]
+                in_this_transaction += len(rows)
+                if progress:
+                    progress(len(rows))
             views.flush()
-        applied += len(rows)
-        if progress:
-            progress(len(rows))
+        applied += in_this_transaction
+        if in_this_transaction < FLUSH_EVERY:
+            return applied
 
 
 def _page(source: Store, after: int) -> list[tuple[int, str, bytes]]:

@@ -152,6 +152,7 @@ class Views:
         self._inputs: list[tuple[str, int]] = []
         self._policies: list[tuple[int, int, int, str]] = []
         self._latest_us = 0  # the latest event time applied in this transaction
+        self.unflushed = 0  # events applied since the last flush
 
     # Loading -----------------------------------------------------------------
 
@@ -163,12 +164,13 @@ class Views:
         senders: set[str] = set()
         members: set[str] = set()
         appeal_ids: set[str] = set()
+        sent_here = {e.invitation: e for e in batch if isinstance(e, ev.InvitationSent)}
         for event in batch:
             if isinstance(event, ev.InvitationSent):
                 pairs.add((event.sender, event.recipient))
                 senders.add(event.sender)
             elif hasattr(event, "invitation"):
-                found = self.invitations.get(event.invitation)
+                found = self.invitations.get(event.invitation) or sent_here.get(event.invitation)
                 if found is not None:
                     pairs.add((found.sender, found.recipient))
                     if event.type == "invitation_accepted":
@@ -228,15 +230,17 @@ class Views:
             self.invitations[row[0]] = Invitation(*row)
 
     def _load_pairs(self, keys: set[tuple[str, str]]) -> None:
-        if not keys:
-            return
         for key in keys:
             self.pairs[key] = None
-        sql = "SELECT * FROM inv_pairs WHERE sender = ? AND recipient = ?"
-        for key in keys:
-            row = self.tx.one(sql, key)
+        if len(keys) == 1:
+            row = self.tx.one("SELECT * FROM inv_pairs WHERE sender = ? AND recipient = ?", *keys)
             if row is not None:
-                self.pairs[key] = Pair(*row)
+                self.pairs[(row[0], row[1])] = Pair(*row)
+            return
+        if keys:
+            # Many pairs at once: a join in the database beats one query per pair.
+            for row in self.tx.rows_for_keys("inv_pairs", ("sender", "recipient"), keys):
+                self.pairs[(row[0], row[1])] = Pair(*row)
 
     def _load_appeals(self, ids: set[str]) -> None:
         for i in ids:
@@ -275,6 +279,7 @@ class Views:
         else:
             self._response(event, position, at_us)
         self.position = position
+        self.unflushed += 1
 
     def _sent(self, event: ev.InvitationSent, at_us: int) -> None:
         self.invitations[event.invitation] = Invitation(
@@ -415,9 +420,14 @@ class Views:
                 standing_rows.append((member, level, json.dumps(state.to_json())))
             tx.many(_UPSERT["inv_standing"], standing_rows)
         if self._inputs:
-            tx.many("INSERT INTO inv_standing_inputs VALUES (?,?)", self._inputs)
+            # A reader may have caught these up already while an import kept them.
+            tx.many(
+                "INSERT INTO inv_standing_inputs VALUES (?,?) ON CONFLICT DO NOTHING", self._inputs
+            )
         if self._policies:
-            tx.many("INSERT INTO inv_policies VALUES (?,?,?,?)", self._policies)
+            tx.many(
+                "INSERT INTO inv_policies VALUES (?,?,?,?) ON CONFLICT DO NOTHING", self._policies
+            )
         if self._latest_us:
             # Queries at or after this moment can read the views as they are.
             tx.run(
@@ -433,6 +443,7 @@ class Views:
         )
         for keys in dirty.values():
             keys.clear()
+        self.unflushed = 0
         self._inputs.clear()
         self._policies.clear()
 
