@@ -1,0 +1,549 @@
+#!/usr/bin/env python
+"""invledger benchmark: each measure beside a baseline measured in the same run, on the same rows.
+
+    python bench/run.py [--events N] [--json] [--postgres URL] [--skip-baselines [NAME ...]]
+
+See bench/README.md for what each number means. Progress goes to stderr; the table (or,
+with --json, one JSON object) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+sys.path.insert(0, str(ROOT))
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from ledger.application import Ledger
+from ledger.errors import StorageError
+from ledger.simulation import simulate
+from projections import queries
+from projections.rebuild import clear, rebuild
+
+EVENTS_PER_INVITATION = 1.9  # the simulation yields ~1.92; the file is cut at exactly N lines
+RAW_BATCH = 5000
+QUERY_SAMPLES = 2000
+CLI_RUNS = 7
+LIBRARY_SINGLE = 3000
+LIBRARY_BATCH, LIBRARY_BATCHES = 1000, 20
+BASELINES = ("raw-insert", "scan", "floor", "library")
+FLOOR_CODE = "import eventsourcing.application, pydantic, click"
+ID = re.compile(rb'"id":"([^"]*)"')
+
+# The import runs in a child process so its peak RSS is its own.
+CHILD_IMPORT = r"""
+import json, resource, sys, time
+from ledger.application import Ledger
+db, path, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+book = Ledger(db)
+step = max(1, total // 10)
+mark = [step]
+def progress(lines, _read):
+    if lines >= mark[0]:
+        print(f"[bench]   imported {lines:,} / {total:,} lines", file=sys.stderr, flush=True)
+        mark[0] = (lines // step + 1) * step
+start = time.perf_counter()
+with open(path, "rb") as lines:
+    result = book.import_lines(lines, progress)
+seconds = time.perf_counter() - start
+book.close()
+print(json.dumps({"imported": result.imported, "skipped": result.skipped, "seconds": seconds,
+                  "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@dataclass
+class Measure:
+    label: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_label: str | None = None
+    ratio: float | None = None
+    target: str | None = None
+    met: bool | None = None
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def timed(function: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def compare(measure: Measure, baseline: float | None, label: str, floor: float | None = None,
+            ceiling: float | None = None) -> Measure:
+    """Fill in the baseline, the ratio value/baseline and whether the ratio meets its target."""
+    if baseline:
+        measure.baseline, measure.baseline_label = baseline, label
+        measure.ratio = measure.value / baseline
+        if floor is not None:
+            measure.met = measure.ratio >= floor
+        if ceiling is not None:
+            measure.met = measure.ratio <= ceiling
+    if floor is not None or ceiling is not None:
+        measure.target = f">= {floor} x" if floor is not None else f"<= {ceiling} x"
+    return measure
+
+
+def limit(measure: Measure, ceiling: float) -> Measure:
+    measure.target, measure.met = f"<= {ceiling:g} {measure.unit}", measure.value <= ceiling
+    return measure
+
+
+# The history -------------------------------------------------------------------------
+
+
+def history(events: int, seed: int) -> Path:
+    """The simulated JSONL history, cached under bench/out/ by parameters and simulation code."""
+    invitations = math.ceil(events / EVENTS_PER_INVITATION)
+    members = max(50, invitations // 10)
+    code = hashlib.sha256((ROOT / "ledger" / "simulation.py").read_bytes()).hexdigest()[:8]
+    path = OUT / f"history-n{events}-m{members}-i{invitations}-s{seed}-{code}.jsonl"
+    if path.exists():
+        log(f"history: {path.relative_to(ROOT)} (cached)")
+        return path
+    log(f"simulating {events:,} events ({members:,} members, {invitations:,} invitations)")
+    OUT.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with open(partial, "w", encoding="utf-8") as out:
+        for number, fact in enumerate(simulate(members, invitations, seed), 1):
+            out.write(json.dumps(fact, separators=(",", ":")) + "\n")
+            if number == events:
+                break
+    partial.rename(path)
+    return path
+
+
+def line_count(path: Path) -> int:
+    with open(path, "rb") as lines:
+        return sum(1 for _ in lines)
+
+
+def sample_sends(path: Path, count: int, total: int, seed: int) -> list[dict]:
+    """About `count` invitation_sent events drawn at random from the history."""
+    rng = random.Random(seed)
+    keep = min(1.0, 3 * count / max(total, 1))
+    with open(path, "rb") as lines:
+        sends = [json.loads(line) for line in lines
+                 if b'"invitation_sent"' in line and rng.random() < keep]
+    return rng.sample(sends, min(count, len(sends)))
+
+
+# Import and its baselines ------------------------------------------------------------
+
+
+def child_import(db: str, path: Path, total: int) -> dict:
+    """Ledger.import_lines in a fresh process: its rate and peak RSS."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CHILD_IMPORT, db, str(path), str(total)],
+                          stdout=subprocess.PIPE, check=True, env=env, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["imported"] != total:
+        sys.exit(f"bench: imported {result['imported']} of {total} events into {db} "
+                 f"({result['skipped']} already there): use an empty database")
+    return result
+
+
+def raw_insert(db: Path, path: Path, unique: bool) -> float:
+    """Plain sqlite3: executemany of (id, line) in batches, WAL, synchronous left at default."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    key = "PRIMARY KEY" if unique else ""
+    conn.execute(f"CREATE TABLE raw (id TEXT {key}, line BLOB)")
+
+    def insert() -> int:
+        count, batch = 0, []
+        with open(path, "rb") as lines:
+            for line in lines:
+                line = line.rstrip(b"\n")
+                batch.append((ID.search(line).group(1).decode(), line))
+                if len(batch) == RAW_BATCH:
+                    count += write(batch)
+                    batch = []
+        return count + write(batch)
+
+    def write(batch: list) -> int:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO raw VALUES (?, ?)", batch)
+        conn.execute("COMMIT")
+        return len(batch)
+
+    seconds, count = timed(insert)
+    conn.close()
+    return count / seconds
+
+
+# The eventsourcing library's aggregate path ------------------------------------------
+
+
+class Invitation(Aggregate):
+    @event("Sent")
+    def __init__(self, sender: str, recipient: str, message: str | None = None) -> None:
+        self.sender, self.recipient, self.message = sender, recipient, message
+
+
+class LibraryBench(Application):
+    pass
+
+
+def library_env(url: str) -> dict[str, str]:
+    if not url.startswith(("postgresql://", "postgres://")):
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": url}
+    parts = urlparse(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")),
+        "POSTGRES_HOST": parts.hostname or "localhost",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+    }
+
+
+def library_saves(url: str, sends: list[dict], per_save: int, count: int) -> float:
+    """Events/s of `count` Invitation aggregates saved `per_save` at a time."""
+    app = LibraryBench(env=library_env(url))
+    rows = [(s["sender"], s["recipient"], s.get("message")) for s in sends]
+    rows = (rows * (count // len(rows) + 1))[:count]
+
+    def save_all() -> None:
+        for start in range(0, count, per_save):
+            app.save(*[Invitation(*row) for row in rows[start : start + per_save]])
+
+    seconds, _ = timed(save_all)
+    app.close()
+    return count / seconds
+
+
+# Catch-up, replay and their baseline -------------------------------------------------
+
+
+def catch_up_rate(db: str) -> float:
+    book = Ledger(db)
+    clear(book.store)
+    seconds, applied = timed(book.ensure_current)
+    book.close()
+    return applied / seconds
+
+
+def replay_rate(db: str) -> float:
+    book = Ledger(db)
+    seconds, rebuilt = timed(lambda: rebuild(book.store))
+    book.close()
+    return rebuilt.events / seconds
+
+
+def raw_scan(db: str) -> float:
+    """Plain sqlite3: every stored event in rowid order, and json.loads of its state."""
+    conn = sqlite3.connect(db)
+
+    def scan() -> int:
+        count = 0
+        for _, state in conn.execute("SELECT rowid, state FROM stored_events ORDER BY rowid"):
+            json.loads(state)
+            count += 1
+        return count
+
+    seconds, count = timed(scan)
+    conn.close()
+    return count / seconds
+
+
+# Queries -----------------------------------------------------------------------------
+
+
+def latencies(book: Ledger, query: Callable, argsets: list[tuple],
+              probe: Callable[[], object] | None = None) -> tuple[list, list]:
+    """Milliseconds of each query, each in its own read transaction, as the CLI runs it.
+
+    With `probe` (a raw point read in its own transaction), it is timed right after each
+    query: the same machine at the same moment, without invledger.
+    """
+    book.ensure_current()
+    for args in argsets[:20]:  # warm up
+        with book.store.read() as tx:
+            query(tx, *args, datetime.now(UTC))
+    found, raw = [], []
+    for args in argsets:
+        moment = datetime.now(UTC)
+        start = time.perf_counter()
+        with book.store.read() as tx:
+            query(tx, *args, moment)
+        found.append((time.perf_counter() - start) * 1000)
+        if probe:
+            seconds, _ = timed(probe)
+            raw.append(seconds * 1000)
+    return found, raw
+
+
+def point_reads(url: str, ids: list[str]) -> Callable[[], object]:
+    """One raw read of a stored event by id, in its own transaction (sqlite3 or psycopg)."""
+    sql = "SELECT state FROM stored_events WHERE originator_id = ?"
+    ring = itertools.cycle(ids)
+    if url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        pg = psycopg.connect(url)
+        sql = sql.replace("?", "%s")
+        return lambda: (pg.execute(sql, (next(ring),)).fetchone(), pg.rollback())
+    conn = sqlite3.connect(url, isolation_level=None)
+    return lambda: (conn.execute("BEGIN"), conn.execute(sql, (next(ring),)).fetchone(),
+                    conn.execute("ROLLBACK"))
+
+
+def check_measures(book: Ledger, url: str, sends: list[dict], seed: int, key: str,
+                   where: str = "") -> dict:
+    """check p50 and p99, each beside the same percentile of a raw point read."""
+    probe = point_reads(url, [s["id"] for s in sends])
+    checks, raw = latencies(book, queries.check, check_pairs(sends, seed), probe)
+    return {
+        f"{key}_p{q}": compare(Measure(f"check p{q}{where}", percentile(checks, q / 100), "ms"),
+                               percentile(raw, q / 100), "raw point read beside it")
+        for q in (50, 99)
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def check_pairs(sends: list[dict], seed: int) -> list[tuple]:
+    """Invited pairs (mostly refused: pending, connected, blocked) and random pairs, alternately."""
+    rng = random.Random(seed)
+    members = [s["sender"] for s in sends] + [s["recipient"] for s in sends]
+    return [(s["sender"], s["recipient"] if i % 2 else rng.choice(members), None)
+            for i, s in enumerate(sends)]
+
+
+def cli_status(db: str, member: str) -> tuple[float, float]:
+    """Median wall ms of `invledger status --json`, and of the bare imports (interleaved)."""
+    script = Path(sys.executable).with_name("invledger")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+    status = [*command, "--db", db, "status", member, "--json"]
+    floor = [sys.executable, "-c", FLOOR_CODE]
+    walls: dict[str, list[float]] = {"status": [], "floor": []}
+    for run in range(CLI_RUNS + 1):
+        for name, argv in (("status", status), ("floor", floor)):
+            seconds, _ = timed(lambda argv=argv: subprocess.run(
+                argv, stdout=subprocess.DEVNULL, check=True, cwd=ROOT))
+            if run:  # the first round warms the page cache
+                walls[name].append(seconds * 1000)
+    return statistics.median(walls["status"]), statistics.median(walls["floor"])
+
+
+# The runs, one function per measure --------------------------------------------------
+
+
+def measure_import(db: str, path: Path, total: int, folder: Path, skip: set[str]) -> dict:
+    log("import into a fresh SQLite file (child process)")
+    child = child_import(db, path, total)
+    rate, rss = total / child["seconds"], child["peak_rss_kb"] * 1024 / 1e6
+    log(f"  import: {rate:,.0f} events/s, peak RSS {rss:,.0f} MB")
+    with_key = without_key = None
+    if "raw-insert" not in skip:
+        log("baseline: raw sqlite3 insert, with and without the unique key")
+        with_key = raw_insert(folder / "raw-key.db", path, unique=True)
+        without_key = raw_insert(folder / "raw-nokey.db", path, unique=False)
+        log(f"  raw insert: {with_key:,.0f} events/s with key, {without_key:,.0f} without")
+    return {
+        "import": compare(Measure("import, SQLite", rate, "events/s"),
+                          with_key, "raw insert, unique key", floor=0.4),
+        "import_no_key": compare(Measure("import vs insert without key", rate, "events/s"),
+                                 without_key, "raw insert, no key"),
+        "peak_rss": limit(Measure("import peak RSS", rss, "MB"), 300),
+    }
+
+
+def measure_library(rate: float, folder: Path, sends: list[dict]) -> dict:
+    log(f"baseline: the library's aggregates on SQLite, {LIBRARY_SINGLE:,} single saves")
+    single = library_saves(str(folder / "lib-single.db"), sends, 1, LIBRARY_SINGLE)
+    log(f"  {single:,.0f} events/s; now {LIBRARY_BATCHES} saves of {LIBRARY_BATCH:,}")
+    batched = library_saves(str(folder / "lib-batch.db"), sends, LIBRARY_BATCH,
+                            LIBRARY_BATCH * LIBRARY_BATCHES)
+    log(f"  {batched:,.0f} events/s")
+    return {
+        "vs_library_single": compare(Measure("import vs library, save each", rate, "events/s"),
+                                     single, "library, 1 aggregate/save"),
+        "vs_library_batched": compare(Measure("import vs library, batched", rate, "events/s"),
+                                      batched, "library, 1000 aggregates/save"),
+    }
+
+
+def measure_replay(db: str, skip: set[str]) -> dict:
+    log("catch-up: clear the views, then Ledger.ensure_current()")
+    catch_up = catch_up_rate(db)
+    log(f"  {catch_up:,.0f} events/s; now full replay (rebuild)")
+    replay = replay_rate(db)
+    log(f"  {replay:,.0f} events/s")
+    scan = None if "scan" in skip else raw_scan(db)
+    if scan:
+        log(f"baseline: raw scan + json.loads {scan:,.0f} events/s")
+    label = "raw scan + json.loads"
+    return {
+        "catch_up": compare(Measure("catch-up (ensure_current)", catch_up, "events/s"),
+                            scan, label, floor=0.5),
+        "replay": compare(Measure("full replay (rebuild)", replay, "events/s"), scan, label,
+                          floor=0.5),
+    }
+
+
+def measure_queries(db: str, sends: list[dict], seed: int) -> dict:
+    log(f"queries: check, status, audit x {len(sends):,}")
+    book = Ledger(db)
+    members = [(s["sender"],) for s in sends]
+    measures = check_measures(book, db, sends, seed, "check")
+    statuses, _ = latencies(book, queries.status, members)
+    audits, _ = latencies(book, queries.audit, members)
+    book.close()
+    limit(measures["check_p99"], 1)
+    return measures | {
+        "status_p50": Measure("status p50", percentile(statuses, 0.5), "ms"),
+        "status_p99": Measure("status p99", percentile(statuses, 0.99), "ms"),
+        "audit_p99": Measure("audit p99", percentile(audits, 0.99), "ms"),
+    }
+
+
+def measure_cli(db: str, member: str, skip: set[str]) -> dict:
+    log(f"CLI: invledger status --json, median of {CLI_RUNS}")
+    status_ms, floor_ms = cli_status(db, member)
+    return {"cli_status": compare(Measure("CLI status --json wall", status_ms, "ms"),
+                                  None if "floor" in skip else floor_ms,
+                                  "python -c 'import ...'", ceiling=1.6)}
+
+
+def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: list[dict],
+                     seed: int) -> dict:
+    parts = urlparse(url)
+    log(f"PostgreSQL import into {parts.hostname}{parts.path} (child process)")
+    rate = total / child_import(url, path, total)["seconds"]
+    log(f"  {rate:,.0f} events/s")
+    batched = None
+    if "library" not in skip:
+        log(f"baseline: the library's aggregates on PostgreSQL, "
+            f"{LIBRARY_BATCHES} saves of {LIBRARY_BATCH:,}")
+        batched = library_saves(url, sends, LIBRARY_BATCH, LIBRARY_BATCH * LIBRARY_BATCHES)
+        log(f"  {batched:,.0f} events/s")
+    log(f"PostgreSQL check x {len(sends):,}")
+    book = Ledger(url)
+    checks = check_measures(book, url, sends, seed, "pg_check", ", PostgreSQL")
+    book.close()
+    pg_import = compare(Measure("import, PostgreSQL", rate, "events/s"), batched,
+                        "library, 1000 aggregates/save", floor=3)
+    return {"pg_import": pg_import, **checks}
+
+
+def postgres_ready(url: str) -> None:
+    """Fail before the long SQLite part if the database cannot be used or is not empty."""
+    try:
+        book = Ledger(url)
+        with book.store.read() as tx:
+            stored = tx.one("SELECT COUNT(*) FROM stored_events")[0]
+        book.close()
+    except StorageError as error:
+        sys.exit(f"bench: {error}")
+    if stored:
+        sys.exit(f"bench: {url} already holds {stored:,} events: give an empty database")
+
+
+def run_all(args: argparse.Namespace, skip: set[str], path: Path, total: int) -> dict:
+    sends = sample_sends(path, QUERY_SAMPLES, total, args.seed)
+    folder = Path(tempfile.mkdtemp(prefix="run-", dir=OUT))
+    db = str(folder / "ledger.db")
+    try:
+        measures = measure_import(db, path, total, folder, skip)
+        if "library" not in skip:
+            measures |= measure_library(measures["import"].value, folder, sends)
+        measures |= measure_replay(db, skip)
+        measures |= measure_queries(db, sends, args.seed)
+        measures |= measure_cli(db, sends[0]["sender"], skip)
+        if args.postgres:
+            measures |= measure_postgres(args.postgres, path, total, skip, sends, args.seed)
+        return measures
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Output ------------------------------------------------------------------------------
+
+
+def number(value: float, unit: str) -> str:
+    if unit == "events/s":
+        return f"{value:,.0f} ev/s"
+    return f"{value:.3f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+
+
+def table(measures: dict[str, Measure], header: str) -> str:
+    rows = [("measure", "value", "baseline", "ratio", "target")]
+    for m in measures.values():
+        base = f"{number(m.baseline, m.unit)} ({m.baseline_label})" if m.baseline else ""
+        verdict = "" if m.met is None else " ok" if m.met else " MISSED"
+        rows.append((m.label, number(m.value, m.unit), base,
+                     "" if m.ratio is None else f"{m.ratio:.2f}", (m.target or "") + verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join([header, "", *lines])
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--events", type=int, default=1_000_000, help="simulated events (default 1,000,000)")
+    add("--seed", type=int, default=1, help="simulation and sampling seed (default 1)")
+    add("--json", action="store_true", help="print one JSON object")
+    add("--postgres", metavar="URL", help="postgresql:// URL of an existing, empty database")
+    add("--skip-baselines", nargs="*", metavar="NAME", choices=BASELINES,
+        help=f"skip these baselines ({', '.join(BASELINES)}); alone: all of them")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments()
+    skip = set() if args.skip_baselines is None else set(args.skip_baselines or BASELINES)
+    if args.postgres:
+        postgres_ready(args.postgres)
+    path = history(args.events, args.seed)
+    total = line_count(path)
+    measures = run_all(args, skip, path, total)
+    about = {"events": total, "history": str(path.relative_to(ROOT)),
+             "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
+             "postgres": bool(args.postgres)}
+    if args.json:
+        about["measures"] = {key: asdict(m) for key, m in measures.items()}
+        print(json.dumps(about, indent=2))
+    else:
+        print(table(measures, f"invledger bench: {total:,} events, Python {about['python']}, "
+                              f"SQLite {about['sqlite']}"))
+
+
+if __name__ == "__main__":
+    main()
