@@ -9,6 +9,7 @@ blocked by that lock.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -51,8 +52,27 @@ class PostgresTx:
         self._c.execute(self._sql(sql), params)
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
+        """Bulk upserts: COPY into a temporary twin of the table, then one INSERT ... SELECT.
+
+        A row at a time (even pipelined) costs a round trip's work per row; COPY streams.
+        The keys of one call are distinct (the views write each row once per flush).
+        """
+        if not rows:
+            return
+        match = _BULK.match(sql)
+        if match is None or len(rows) < 50:
             self._c.executemany(self._sql(sql), rows)
+            return
+        table, conflict = match.group(1), match.group(2)
+        scratch = f"_bulk_{table}"
+        self._c.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {scratch} (LIKE {table}) ON COMMIT DELETE ROWS"
+        )
+        with self._c.copy(f"COPY {scratch} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self._c.execute(f"INSERT INTO {table} SELECT * FROM {scratch} {conflict}")
+        self._c.execute(f"DELETE FROM {scratch}")
 
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
@@ -76,10 +96,22 @@ class PostgresTx:
     def insert_events(self, stored: Sequence[Record], first: int) -> None:
         if not stored:
             return
-        events = [StoredEvent(*record) for record in stored]
-        self._recorder._insert_stored_events(self._lib, events)  # noqa: SLF001 - locks, notifies, inserts
-        ids = [row["notification_id"] for row in self._lib.fetchall()]
-        if ids != list(range(first, first + len(stored))):
+        if len(stored) < 50:
+            events = [StoredEvent(*record) for record in stored]
+            self._recorder._insert_stored_events(self._lib, events)  # noqa: SLF001 - locks, notifies, inserts
+            ids = [row["notification_id"] for row in self._lib.fetchall()]
+            last = ids[-1] if ids == list(range(first, first + len(stored))) else None
+        else:
+            # Many events: COPY into the library's table (its lock is held since the
+            # transaction began, and its channel is notified as its own insert does).
+            with self._c.copy(
+                "COPY stored_events (originator_id, originator_version, topic, state) FROM STDIN"
+            ) as copy:
+                for record in stored:
+                    copy.write_row(record)
+            self._lib.execute(f"NOTIFY {self._recorder.channel_name}")
+            last = self.next_position() - 1
+        if last != first + len(stored) - 1:
             raise StorageError("positions were not assigned in order; nothing was written")
 
     def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
@@ -92,6 +124,7 @@ class PostgresTx:
 
 
 _SEQUENCE: dict[int, str] = {}
+_BULK = re.compile(r"INSERT INTO (\w+) VALUES \([?,]+\) (ON CONFLICT .*)", re.S)
 
 
 def _sequence_name(cursor: Any) -> str:
