@@ -19,6 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
+from ledger.schema import VIEWS_TRACKING_KEY
 from ledger.store import Record, Store, Tx, open_store
 from projections.views import Views
 
@@ -180,7 +181,8 @@ class Ledger:
     def ensure_current(self) -> int:
         """Bring the views up to the end of the log; returns how many events were applied."""
         with self.store.read() as tx:
-            behind = Views(tx).position < tx.next_position() - 1
+            row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (VIEWS_TRACKING_KEY,))
+            behind = (int(row[0]) if row else 0) < tx.next_position() - 1
         if not behind:
             return 0
         applied = 0

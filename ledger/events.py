@@ -39,9 +39,22 @@ Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
 _ZERO = timedelta(0)
 
 
+# Times outside these years are refused: the rules add windows and suspensions of
+# years to a time, which must stay a representable date.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime) -> datetime:
     # A time already in UTC (the common case) is kept: converting costs on every import line.
-    return value if value.utcoffset() == _ZERO else value.astimezone(UTC)
+    if value.utcoffset() != _ZERO:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("time is out of range (years 1900 to 2999 in UTC)") from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("time is out of range (years 1900 to 2999 in UTC)")
+    return value
 
 
 def _email(value: str) -> str:

@@ -15,7 +15,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: int = Field(1, ge=1)
+    version: int = Field(1, ge=1, le=2**31 - 1)
     window_days: int = Field(30, ge=1, le=MAX_WINDOW_DAYS)
     warn_at: int = Field(5, ge=1, le=1_000_000)
     restrict_at: int = Field(7, ge=1, le=1_000_000)
@@ -44,7 +44,7 @@ class PolicyChange(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
     window_days: int | None = Field(None, ge=1, le=MAX_WINDOW_DAYS)
     warn_at: int | None = Field(None, ge=1, le=1_000_000)
     restrict_at: int | None = Field(None, ge=1, le=1_000_000)

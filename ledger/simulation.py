@@ -35,6 +35,7 @@ Event = dict[str, object]
 
 _HOUR = 3600
 _DAY = 86400
+_SWEEP_DAYS = 7  # how often dormant standing states are forgotten
 
 SPAMMER_SHARE = 0.03  # of members
 SPAM_SEND_SHARE = 0.12  # of invitations, drawn from a running spam campaign when there is one
@@ -176,6 +177,10 @@ class _Simulation:
         self.appeals = 0
         self.standings: dict[int, standing.MemberStanding] = {}
         self.appealing: set[int] = set()  # members with an appeal scheduled or open
+        self.next_sweep = self.start_ts
+        policies = (DEFAULT_POLICY.model_dump(), *(_POLICY_CHANGES if policy_changes else ()))
+        self.longest_window = max(int(p.get("window_days", 0)) for p in policies) * _DAY
+        self.longest_recidive = max(int(p.get("recidive_days", 0)) for p in policies) * _DAY
         if policy_changes:
             span = self.end_ts - self.start_ts
             for third, change in enumerate(_POLICY_CHANGES, start=1):
@@ -207,6 +212,9 @@ class _Simulation:
             ts = self.start_ts + int(span * (number - 1 + rng.random()) / self.invitations)
             if heap and heap[0][0] <= ts:
                 yield from self._due(ts)
+            if ts >= self.next_sweep:
+                self._forget_dormant(ts)
+                self.next_sweep = ts + _SWEEP_DAYS * _DAY
             yield self._send(number, ts)
         yield from self._due(self.end_ts)
 
@@ -342,6 +350,38 @@ class _Simulation:
                 active = episode.ended_at is None and until is not None and until.timestamp() > ts
                 return episode.level if active else None
         return None
+
+    def _forget_dormant(self, ts: int) -> None:
+        """Drop the standing states that can no longer change any decision: this is what
+        keeps memory bounded by recent activity rather than by the length of the history.
+
+        A state is dormant when none of its reports can count again, no restriction of it
+        can be an earlier offence again (under any policy this history will use), nothing
+        of it is still active and no appeal of it is open or scheduled; a new report then
+        starts a fresh state that decides exactly what the old one would have.
+        """
+        dormant = [
+            member
+            for member, state in self.standings.items()
+            if member not in self.appealing and self._dormant(state, ts)
+        ]
+        for member in dormant:
+            del self.standings[member]
+
+    def _dormant(self, state: standing.MemberStanding, ts: int) -> bool:
+        if state.reports and state.reports[-1].at.timestamp() + self.longest_window > ts:
+            return False
+        if any(appeal.outcome is None for appeal in state.appeals):
+            return False
+        for episode in state.episodes:
+            if standing.is_restriction(episode.level):
+                if episode.began_at.timestamp() + self.longest_recidive > ts:
+                    return False
+                if episode.ended_at is None and (
+                    episode.until is None or episode.until.timestamp() > ts
+                ):
+                    return False
+        return True
 
     def _report(self, event: Event, ts: int, invitation: str, sender: int, recipient: int) -> None:
         state = self.standings.get(sender)

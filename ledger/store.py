@@ -126,6 +126,7 @@ class SQLiteStore:
         self.url = path
         self.path = path
         _check_sqlite_path(path)
+        _check_sqlite_contents(path)
         timeout = lock_timeout or int(os.environ.get("INVLEDGER_LOCK_TIMEOUT", "30"))
         try:
             self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=timeout)
@@ -219,11 +220,41 @@ def _check_sqlite_path(path: str) -> None:
                 raise StorageError(f"{path} is not an invledger database (not a SQLite file)")
 
 
+def _check_sqlite_contents(path: str) -> None:
+    """Refuse another program's database, or a newer ledger, before anything touches the file.
+
+    (The library's connections switch a file to WAL mode on opening: that alone would
+    change a database that is not ours.)
+    """
+    if path.startswith("file:") or path == ":memory:" or not os.path.exists(path):
+        return
+    if os.path.getsize(path) == 0:
+        return
+    try:
+        # immutable: read without creating -wal/-shm files beside it.
+        probe = sqlite3.connect(f"file:{os.path.abspath(path)}?immutable=1", uri=True)
+    except sqlite3.Error as error:
+        raise StorageError(_sqlite_reason(path, error)) from None
+    try:
+        version = _sqlite_schema_version(probe)
+    except sqlite3.Error as error:
+        raise StorageError(_sqlite_reason(path, error)) from None
+    finally:
+        probe.close()
+    if version is not None and version > SCHEMA_VERSION:
+        raise StorageError(
+            f"{path} was written by a newer invledger (schema {version}; this "
+            f"version reads schema {SCHEMA_VERSION}): upgrade invledger"
+        )
+
+
 def _sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "inv_meta" not in tables:
         if tables - {"stored_events"}:
-            raise StorageError("the database holds other tables: it is not an invledger ledger")
+            raise StorageError(
+                "the database holds another program's tables: it is not an invledger ledger"
+            )
         return None
     row = conn.execute("SELECT value FROM inv_meta WHERE key='schema_version'").fetchone()
     return int(row[0]) if row else None

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import assert_clean_failure, cli, cli_env, popen_cli
+from reliability_helpers import assert_clean_failure, cli, popen_cli
 
 AT = "2026-01-05T12:00:00Z"
 READ = ("status", "alice")
@@ -34,7 +34,9 @@ def listing(folder: Path) -> dict[str, str]:
     return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def run_both(db: str, env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[bytes]]:
+def run_both(
+    db: str, env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[bytes]]:
     """The read and the write command at the same time (two real processes)."""
     procs = [popen_cli(db, *READ, env=env), popen_cli(db, *WRITE, env=env)]
     done = []
@@ -77,7 +79,6 @@ def test_truncated_ledger(tmp_path: Path) -> None:
     db.write_bytes(data[: len(data) // 2 + 100])
     before = sha256(db)
     for done in run_both(str(db)):
-        assert done.returncode in (1, 2), done
         assert_clean_failure(done, 2, f"{done.args} on a truncated ledger")
     assert sha256(db) == before
 
@@ -122,7 +123,12 @@ def test_read_only_database_uri(tmp_path: Path) -> None:
     else:
         assert_clean_failure(read, 2, "status on a read-only ledger")
     assert sha256(db) == before
-    ro_import = cli(url, "import", "-", stdin=b'{"id":"e1","type":"invitation_sent","at":"2026-01-02T00:00:00Z","invitation":"i1","sender":"x","recipient":"y"}\n')
+    ro_import = cli(
+        url,
+        "import",
+        "-",
+        stdin=b'{"id":"e1","type":"invitation_sent","at":"2026-01-02T00:00:00Z","invitation":"i1","sender":"x","recipient":"y"}\n',
+    )
     assert_clean_failure(ro_import, 2, "import into a read-only ledger")
     assert sha256(db) == before
 
@@ -221,7 +227,9 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
 
     def snapshot() -> tuple[object, ...]:
         with psycopg.connect(postgres_url) as conn:
-            events = conn.execute("SELECT notification_id, originator_id, state FROM stored_events ORDER BY 1").fetchall()
+            events = conn.execute(
+                "SELECT notification_id, originator_id, state FROM stored_events ORDER BY 1"
+            ).fetchall()
             meta = conn.execute("SELECT key, value FROM inv_meta ORDER BY key").fetchall()
             tracking = conn.execute("SELECT * FROM inv_tracking").fetchall()
             return (events, meta, tracking)
@@ -232,4 +240,3 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
     for done in run_both(postgres_url):
         assert_clean_failure(done, 2, f"{done.args} on a newer PostgreSQL schema")
     assert snapshot() == before
-    assert cli_env()  # the helper leaves INVLEDGER_DB out of the environment
