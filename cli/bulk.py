@@ -180,7 +180,7 @@ def _print_replay(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
-    from projections import queries, rebuild
+    from projections import rebuild
 
     book.ensure_current()
     moment = moment_or_now(None)
@@ -200,7 +200,6 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
                  "episodes": a[1], "what_if_episodes": b[1]}
             )
     result = {"as_of": render.when(moment), "policy": whatif.model_dump(), "changed": changed}
-    del queries
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -219,7 +218,7 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
 
 
 def _standings(store: Any, moment: datetime, fixed: Any) -> dict[str, tuple[str, int]]:
-    from projections import queries
+    """Each reported member's level at `moment` and number of episodes."""
     from projections import standing as rules
     from projections.views import load_policy
 
@@ -229,7 +228,6 @@ def _standings(store: Any, moment: datetime, fixed: Any) -> dict[str, tuple[str,
         for member, data in tx.all("SELECT member, state FROM inv_standing"):
             state = rules.MemberStanding.from_json(json.loads(data))
             found[member] = (rules.view(state, moment, policy).level, len(state.episodes))
-    del queries
     return found
 
 
