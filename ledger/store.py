@@ -33,8 +33,6 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 class Tx(Protocol):
     """One open transaction. SQL uses `?` placeholders and `rowid` for the position."""
 
-    position_column: str
-
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
     def run(self, sql: str, params: Sequence[Any] = ()) -> None: ...
@@ -66,7 +64,6 @@ def open_store(url: str | None = None) -> Store:
 
 
 class SQLiteTx:
-    position_column = "rowid"
     def __init__(self, cursor: sqlite3.Cursor, recorder: SQLiteApplicationRecorder) -> None:
         self._c = cursor
         self._recorder = recorder
