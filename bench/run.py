@@ -50,6 +50,7 @@ QUERY_SAMPLES = 2000
 CLI_RUNS = 7
 LIBRARY_SINGLE = 3000
 LIBRARY_BATCH, LIBRARY_BATCHES = 1000, 20
+WRITERS, WRITE_SECONDS = 8, 12  # concurrent writer processes while checking, and for how long
 BASELINES = ("raw-insert", "scan", "floor", "library")
 FLOOR_CODE = "import eventsourcing.application, pydantic, click"
 ID = re.compile(rb'"id":"([^"]*)"')
@@ -73,6 +74,25 @@ seconds = time.perf_counter() - start
 book.close()
 print(json.dumps({"imported": result.imported, "skipped": result.skipped, "seconds": seconds,
                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+# A writer appends invitations between members of its own (never refused) as fast as it can,
+# from the moment its stdin closes (the parent's "go", or the parent is gone) for `seconds`.
+CHILD_WRITER = r"""
+import json, sys, time
+from ledger.application import Ledger
+url, prefix, at, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+book = Ledger(url)
+print("ready", flush=True)
+sys.stdin.read()
+start, count = time.monotonic(), 0
+while time.monotonic() - start < seconds:
+    fields = {"type": "invitation_sent", "invitation": f"{prefix}-i{count}", "at": at,
+              "sender": f"{prefix}-s{count % 50}", "recipient": f"{prefix}-r{count}"}
+    book.record(fields, send_time=False)
+    count += 1
+book.close()
+print(json.dumps({"appends": count, "seconds": time.monotonic() - start}), flush=True)
 """
 
 
@@ -344,6 +364,52 @@ def check_pairs(sends: list[dict], seed: int) -> list[tuple]:
             for i, s in enumerate(sends)]
 
 
+def checks_with_writers(url: str, sends: list[dict], seed: int) -> tuple[list[float], float]:
+    """check latencies (ms) while WRITERS processes append to the same ledger; their appends/s.
+
+    The checks (QUERY_SAMPLES pairs) are paced to spread over the writers' WRITE_SECONDS and
+    stop early if the writers do. The writers' events are dated now, so the checks (at now,
+    a bit later) read the current views, as without writers.
+    """
+    at = datetime.now(UTC).isoformat()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    writers = [subprocess.Popen([sys.executable, "-c", CHILD_WRITER, url, f"bench-w{k}", at,
+                                 str(WRITE_SECONDS)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env, text=True)
+               for k in range(WRITERS)]
+    try:
+        for writer in writers:
+            writer.stdout.readline()  # "ready": started, imported, store open
+        book = Ledger(url)
+        pairs = check_pairs(sends, seed)
+        latencies(book, queries.check, pairs[:20])  # views current, warmed up
+        for writer in writers:
+            writer.stdin.close()  # go
+        begin = time.monotonic()
+        pace = (WRITE_SECONDS - 1) / len(pairs)  # the checks spread over the writers' time
+        found = []
+        for number, args in enumerate(pairs):
+            time.sleep(max(0.0, begin + number * pace - time.monotonic()))
+            if time.monotonic() > begin + WRITE_SECONDS - 0.5:
+                break
+            moment = datetime.now(UTC)
+            start = time.perf_counter()
+            with book.store.read() as tx:
+                queries.check(tx, *args, moment)
+            found.append((time.perf_counter() - start) * 1000)
+        book.close()
+        outputs = [w.stdout.read() for w in writers]  # they stop by themselves
+        if any(w.wait() for w in writers):
+            sys.exit("bench: a writer process failed (its error is above)")
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+    done = [json.loads(output) for output in outputs]
+    return found, sum(d["appends"] / d["seconds"] for d in done)
+
+
 def cli_status(db: str, member: str) -> tuple[float, float]:
     """Median wall ms of `invledger status --json`, and of the bare imports (interleaved)."""
     script = Path(sys.executable).with_name("invledger")
@@ -440,6 +506,24 @@ def measure_cli(db: str, member: str, skip: set[str]) -> dict:
                                   "python -c 'import ...'", ceiling=1.6)}
 
 
+def measure_writers(url: str, sends: list[dict], seed: int, quiet: dict, key: str,
+                    where: str, ceiling: float | None = None) -> dict:
+    """check p50/p99 with WRITERS concurrent writers, beside the same percentile without."""
+    log(f"check{where} while {WRITERS} writer processes append for {WRITE_SECONDS} s")
+    checks, rate = checks_with_writers(url, sends, seed)
+    log(f"  {len(checks):,} checks, writers {rate:,.0f} appends/s")
+    label = f"{WRITERS} writers{where}"
+    measures = {
+        f"{key}_writers_p{q}": compare(
+            Measure(f"check p{q}, {label}", percentile(checks, q / 100), "ms"),
+            quiet[f"{key}_p{q}"].value, "same, no writers")
+        for q in (50, 99)
+    }
+    if ceiling is not None:
+        limit(measures[f"{key}_writers_p99"], ceiling)
+    return measures | {f"{key}_writers_rate": Measure(f"appends, {label}", rate, "appends/s")}
+
+
 def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: list[dict],
                      seed: int) -> dict:
     parts = urlparse(url)
@@ -458,7 +542,8 @@ def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: li
     book.close()
     pg_import = compare(Measure("import, PostgreSQL", rate, "events/s"), batched,
                         "library, 1000 aggregates/save", floor=3)
-    return {"pg_import": pg_import, **checks}
+    writers = measure_writers(url, sends, seed, checks, "pg_check", ", PostgreSQL", ceiling=5)
+    return {"pg_import": pg_import, **checks, **writers}
 
 
 def postgres_ready(url: str) -> None:
@@ -485,6 +570,7 @@ def run_all(args: argparse.Namespace, skip: set[str], path: Path, total: int) ->
         measures |= measure_replay(db, skip)
         measures |= measure_queries(db, sends, args.seed)
         measures |= measure_cli(db, sends[0]["sender"], skip)
+        measures |= measure_writers(db, sends, args.seed, measures, "check", ", SQLite")
         if args.postgres:
             measures |= measure_postgres(args.postgres, path, total, skip, sends, args.seed)
         return measures
