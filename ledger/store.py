@@ -86,10 +86,14 @@ class SQLiteTx:
     ) -> list[tuple[Any, ...]]:
         """The rows of `table` whose two key columns match one of `keys`."""
         c = self._c
+        wanted = list(keys)
+        first, second = columns
+        if len(wanted) <= 4:  # a few point reads beat a temporary table
+            sql = f"SELECT * FROM {table} WHERE {first} = ? AND {second} = ?"
+            return [row for key in wanted for row in c.execute(sql, key).fetchall()]
         c.execute("CREATE TEMP TABLE IF NOT EXISTS inv_wanted (a TEXT, b TEXT)")
         c.execute("DELETE FROM inv_wanted")
-        c.executemany("INSERT INTO inv_wanted VALUES (?, ?)", keys)
-        first, second = columns
+        c.executemany("INSERT INTO inv_wanted VALUES (?, ?)", wanted)
         rows = c.execute(
             f"SELECT t.* FROM inv_wanted w JOIN {table} t "
             f"ON t.{first} = w.a AND t.{second} = w.b"

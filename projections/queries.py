@@ -357,8 +357,7 @@ def check(
     tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime
 ) -> CheckOut:
     """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
-    views = Views(tx)
-    views.policy = policy_at(tx, moment)
+    views = Views(tx, policy=policy_at(tx, moment))
     candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
     assert isinstance(candidate, ev.InvitationSent)
     try:
@@ -367,6 +366,8 @@ def check(
         views.standing[sender] = standing_state(tx, sender, moment)
         if moment < _latest_time(tx):
             _pairs_as_of(tx, views, sender, recipient, moment)
+        else:
+            views.load_pair_both_ways(sender, recipient)
         warning = rules.check_send(candidate, views)
     except (RuleViolation, UnknownId) as error:
         return CheckOut(

@@ -137,12 +137,14 @@ _UPSERT = {
 class Views:
     """The view rows of one transaction, loaded lazily and written back by `flush`."""
 
-    def __init__(self, tx: Tx, tracking_key: str = VIEWS_TRACKING_KEY) -> None:
+    def __init__(
+        self, tx: Tx, tracking_key: str = VIEWS_TRACKING_KEY, policy: Policy | None = None
+    ) -> None:
         self.tx = tx
         self.tracking_key = tracking_key
         row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (tracking_key,))
         self.position: int = int(row[0]) if row else 0
-        self.policy = load_policy(tx)
+        self.policy = policy or load_policy(tx)
         self.invitations: dict[str, Invitation | None] = {}
         self.pairs: dict[tuple[str, str], Pair | None] = {}
         self.appeals: dict[str, Appeal | None] = {}
@@ -188,6 +190,10 @@ class Views:
         members |= {a.member for a in (self.appeals.get(i) for i in appeal_ids) if a}
         self._load_reputation(senders - self.reputation.keys())
         self._load_standing(members - self.standing.keys())
+
+    def load_pair_both_ways(self, a: str, b: str) -> None:
+        """Both directions of a pair in one query: what the send-time rules read."""
+        self._load_pairs({(a, b), (b, a)} - self.pairs.keys())
 
     def invitation(self, invitation: str) -> Invitation | None:
         if invitation not in self.invitations:
