@@ -75,7 +75,9 @@ def _size(file: IO[bytes]) -> int | None:
 
 
 @click.command()
-@click.option("--since", type=click.IntRange(min=0), default=0, help="Only events after this position.")
+@click.option(
+    "--since", type=click.IntRange(min=0), default=0, help="Only events after this position."
+)
 @handle_errors
 def export(since: int) -> None:
     """Write the log to stdout as JSONL, the import format.
@@ -91,14 +93,26 @@ def export(since: int) -> None:
 
 
 @click.command()
-@click.option("--until", type=MOMENT, help="Build the views as of this moment (in a scratch space).")
-@click.option("--policy", "policy_file", type=click.File("rb"),
-              help="What-if: apply this policy (JSON or TOML) from the start; writes nothing.")
-@click.option("--check", "check_only", is_flag=True,
-              help="Compare a fresh rebuild with the stored views; exit 1 on any difference.")
+@click.option(
+    "--until", type=MOMENT, help="Build the views as of this moment (in a scratch space)."
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.File("rb"),
+    help="What-if: apply this policy (JSON or TOML) from the start; writes nothing.",
+)
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Compare a fresh rebuild with the stored views; exit 1 on any difference.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @handle_errors
-def replay(until: datetime | None, policy_file: IO[bytes] | None, check_only: bool, as_json: bool) -> None:
+def replay(
+    until: datetime | None, policy_file: IO[bytes] | None, check_only: bool, as_json: bool
+) -> None:
     """Rebuild every view from the log, with a progress bar and a fingerprint of each view.
 
     \b
@@ -134,7 +148,9 @@ def replay(until: datetime | None, policy_file: IO[bytes] | None, check_only: bo
                 from projections import queries
 
                 with space.read() as tx:
-                    summary["restricted"] = queries.restricted(tx, until).model_dump(mode="json")["members"]
+                    summary["restricted"] = queries.restricted(tx, until).model_dump(mode="json")[
+                        "members"
+                    ]
             if check_only:
                 stored = rebuild.fingerprints(store)
                 summary["differences"] = sorted(t for t in fresh if fresh[t] != stored[t])
@@ -196,8 +212,13 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
         b = other.get(member, ("good", 0))
         if a != b:
             changed.append(
-                {"member": member, "standing_now": a[0], "what_if_standing_now": b[0],
-                 "episodes": a[1], "what_if_episodes": b[1]}
+                {
+                    "member": member,
+                    "standing_now": a[0],
+                    "what_if_standing_now": b[0],
+                    "episodes": a[1],
+                    "what_if_episodes": b[1],
+                }
             )
     result = {"as_of": render.when(moment), "policy": whatif.model_dump(), "changed": changed}
     if as_json:
@@ -211,8 +232,16 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
     click.echo(
         render.table(
             ["member", "now", "what-if now", "episodes", "what-if episodes"],
-            [(c["member"], c["standing_now"], c["what_if_standing_now"], c["episodes"],
-              c["what_if_episodes"]) for c in changed],
+            [
+                (
+                    c["member"],
+                    c["standing_now"],
+                    c["what_if_standing_now"],
+                    c["episodes"],
+                    c["what_if_episodes"],
+                )
+                for c in changed
+            ],
         )
     )
 
@@ -304,13 +333,17 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
         restrict_at = 5
     """
     change = _read_policy(file)
-    result = _ledger().record({"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at})
+    result = _ledger().record(
+        {"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at}
+    )
     click.echo(f"policy version {change.version} in force from {render.when(result.event.at)}")
 
 
 @click.command()
 @click.option("--members", type=click.IntRange(min=2), required=True, help="How many members.")
-@click.option("--invitations", type=click.IntRange(min=0), required=True, help="How many invitations.")
+@click.option(
+    "--invitations", type=click.IntRange(min=0), required=True, help="How many invitations."
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same history.")
 @click.option("--policy-changes", is_flag=True, help="Include a policy change in the history.")
 @handle_errors
@@ -331,8 +364,12 @@ def simulate(members: int, invitations: int, seed: int, policy_changes: bool) ->
 
 
 @click.command()
-@click.option("--path", default="invledger-demo.db", show_default=True,
-              help="The SQLite file to create (replaced if it exists).")
+@click.option(
+    "--path",
+    default="invledger-demo.db",
+    show_default=True,
+    help="The SQLite file to create (replaced if it exists).",
+)
 @click.option("--members", type=click.IntRange(min=10), default=3000, show_default=True)
 @click.option("--invitations", type=click.IntRange(min=10), default=30000, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
@@ -353,10 +390,14 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
     history = os.path.splitext(path)[0] + ".jsonl"
-    click.secho(f"1. simulating {members:,} members and {invitations:,} invitations -> {history}", bold=True)
+    click.secho(
+        f"1. simulating {members:,} members and {invitations:,} invitations -> {history}", bold=True
+    )
     with open(history, "w") as out:
-        for event in generate(members, invitations, seed):
-            out.write(json.dumps(event, separators=(",", ":")) + "\n")
+        out.writelines(
+            json.dumps(event, separators=(",", ":")) + "\n"
+            for event in generate(members, invitations, seed)
+        )
     click.secho(f"2. importing into {path}", bold=True)
     book = Ledger(path)
     bar = ProgressLine("importing", unit="lines")
@@ -366,13 +407,18 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     elapsed = bar.finish()
     click.echo(f"   imported {result.imported:,} events in {elapsed:.1f}s")
     with book.store.read() as tx:
-        moment = queries._latest_time(tx)  # noqa: SLF001 - the end of the simulated history
+        moment = queries._latest_time(tx)
         listed = queries.restricted(tx, moment)
-    click.secho(f"3. members not in good standing at the end of the history ({render.when(moment)})", bold=True)
+    click.secho(
+        f"3. members not in good standing at the end of the history ({render.when(moment)})",
+        bold=True,
+    )
     shown = listed.model_copy(update={"members": listed.members[:15]})
     click.echo(render.restricted(shown))
     if len(listed.members) > 15:
-        click.echo(f"   ... and {len(listed.members) - 15} more (invledger --db {path} restricted --at {render.when(moment)})")
+        click.echo(
+            f"   ... and {len(listed.members) - 15} more (invledger --db {path} restricted --at {render.when(moment)})"
+        )
     if not listed.members:
         click.echo("nobody is restricted in this history")
         return
@@ -381,7 +427,9 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         audits = [queries.audit(tx, m.member, moment) for m in listed.members[:50]]
     report = max(audits, key=lambda a: (a.standing != "warned", len(a.episodes), len(a.appeals)))
     offender = report.member
-    click.secho(f"4. why is {offender} restricted? (invledger --db {path} audit {offender})", bold=True)
+    click.secho(
+        f"4. why is {offender} restricted? (invledger --db {path} audit {offender})", bold=True
+    )
     click.echo(render.audit(report))
     click.secho(f"5. the statement of reasons {offender} receives", bold=True)
     click.echo(statement_of_reasons(report))
@@ -392,10 +440,19 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
 
 
 @click.command()
-@click.option("--poll", type=click.FloatRange(min=0.05), default=0.5, show_default=True,
-              help="Seconds between looks at a SQLite ledger (PostgreSQL is followed by subscription).")
-@click.option("--rounds", type=click.IntRange(min=1), default=None,
-              help="Stop after this many wake-ups (default: follow until interrupted).")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between looks at a SQLite ledger (PostgreSQL is followed by subscription).",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many wake-ups (default: follow until interrupted).",
+)
 @handle_errors
 def follow(poll: float, rounds: int | None) -> None:
     """Keep the views current as other processes append: a long-lived follower.

@@ -60,8 +60,14 @@ def ledger() -> Ledger:
 @click.option("--email", help="The recipient's email address.")
 @at_option("When it was sent (default: now).")
 @handle_errors
-def send(sender: str, recipient: str, invitation: str | None, message: str | None,
-         email: str | None, at: datetime | None) -> None:
+def send(
+    sender: str,
+    recipient: str,
+    invitation: str | None,
+    message: str | None,
+    email: str | None,
+    at: datetime | None,
+) -> None:
     """Send an invitation, unless a send-time rule refuses it. Prints the invitation id.
 
     \b
@@ -97,7 +103,8 @@ def _response(event_type: str, verb: str) -> Any:
 
 
 accept = cli.command(
-    "accept", help="The recipient accepts an invitation.\n\n\b\nExample:\n    invledger accept INVITATION"
+    "accept",
+    help="The recipient accepts an invitation.\n\n\b\nExample:\n    invledger accept INVITATION",
 )(_response("invitation_accepted", "accepted"))
 ignore = cli.command(
     "ignore",
@@ -106,11 +113,12 @@ ignore = cli.command(
 )(_response("invitation_ignored", "ignored"))
 idk = cli.command(
     "idk",
-    help="The recipient reports \"I don't know this person\": blocks the sender and counts "
+    help='The recipient reports "I don\'t know this person": blocks the sender and counts '
     "against their standing.\n\n\b\nExample:\n    invledger idk INVITATION --at 2026-01-08T12:00:00Z",
 )(_response("invitation_marked_unknown", "marked unknown"))
 withdraw = cli.command(
-    "withdraw", help="The sender withdraws a pending invitation.\n\n\b\nExample:\n    invledger withdraw INVITATION"
+    "withdraw",
+    help="The sender withdraws a pending invitation.\n\n\b\nExample:\n    invledger withdraw INVITATION",
 )(_response("invitation_withdrawn", "withdrawn"))
 
 
@@ -129,8 +137,13 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
     """
     from ledger.application import new_id
 
-    fields = {"type": "appeal_filed", "appeal": appeal_id or new_id(), "member": member,
-              "statement": statement, "at": at}
+    fields = {
+        "type": "appeal_filed",
+        "appeal": appeal_id or new_id(),
+        "member": member,
+        "statement": statement,
+        "at": at,
+    }
     click.echo(ledger().record(fields).event.appeal)  # type: ignore[union-attr]
 
 
@@ -149,11 +162,13 @@ def _resolution(event_type: str, verb: str) -> Any:
 
 
 grant = cli.command(
-    "grant", help="Grant an appeal: lifts the restriction and gives a clean slate."
+    "grant",
+    help="Grant an appeal: lifts the restriction and gives a clean slate."
     "\n\n\b\nExample:\n    invledger grant APPEAL --agent carol",
 )(_resolution("appeal_granted", "granted"))
 deny = cli.command(
-    "deny", help="Deny an appeal: the restriction stays.\n\n\b\nExample:\n    invledger deny APPEAL --agent carol --note 'reports confirmed'",
+    "deny",
+    help="Deny an appeal: the restriction stays.\n\n\b\nExample:\n    invledger deny APPEAL --agent carol --note 'reports confirmed'",
 )(_resolution("appeal_denied", "denied"))
 
 
@@ -174,7 +189,9 @@ def _read(query: Any, *args: Any) -> Any:
 @click.option("--email", help="The recipient's email address, if the sender would give it.")
 @query_options
 @handle_errors
-def check(sender: str, recipient: str, email: str | None, at: datetime | None, as_json: bool) -> None:
+def check(
+    sender: str, recipient: str, email: str | None, at: datetime | None, as_json: bool
+) -> None:
     """May SENDER invite RECIPIENT now? Exit 0 yes, 1 no, with the rule that refuses.
 
     \b
@@ -216,8 +233,12 @@ def status(member: str, at: datetime | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("member", type=HANDLE)
-@click.option("--statement", "as_statement", is_flag=True,
-              help="Print the member-facing statement of reasons (recipients not named).")
+@click.option(
+    "--statement",
+    "as_statement",
+    is_flag=True,
+    help="Print the member-facing statement of reasons (recipients not named).",
+)
 @query_options
 @handle_errors
 def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -> None:
@@ -280,8 +301,12 @@ def restricted(at: datetime | None, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--open", "only_open", is_flag=True, help="Only appeals not yet resolved.")
-@click.option("--overdue", "only_overdue", is_flag=True,
-              help="Only open appeals older than the policy's appeal_overdue_hours.")
+@click.option(
+    "--overdue",
+    "only_overdue",
+    is_flag=True,
+    help="Only open appeals older than the policy's appeal_overdue_hours.",
+)
 @query_options
 @handle_errors
 def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: bool) -> None:
@@ -298,9 +323,17 @@ def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: b
 
 
 @cli.command()
-@click.option("--member", type=HANDLE, help="Only events about this member (as sender, recipient or appellant).")
-@click.option("--type", "event_type", help="Only events of this type, e.g. invitation_marked_unknown.")
-@click.option("--since", type=click.IntRange(min=0), default=0, help="Only events after this position.")
+@click.option(
+    "--member",
+    type=HANDLE,
+    help="Only events about this member (as sender, recipient or appellant).",
+)
+@click.option(
+    "--type", "event_type", help="Only events of this type, e.g. invitation_marked_unknown."
+)
+@click.option(
+    "--since", type=click.IntRange(min=0), default=0, help="Only events after this position."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @handle_errors
 def events(member: str | None, event_type: str | None, since: int, as_json: bool) -> None:
@@ -327,7 +360,7 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
         click.echo(f"{position:>8}  {encode(event).decode()}")
 
 
-from cli import bulk  # noqa: E402  (registers the bulk commands on `cli`)
+from cli import bulk
 
 bulk.register(cli)
 

@@ -14,12 +14,14 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Moment(click.ParamType):
+class Moment(click.ParamType[datetime]):
     """An ISO 8601 time with a zone, e.g. 2026-01-08T12:00:00Z."""
 
     name = "TIME"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
         if isinstance(value, datetime):
             return value
         from ledger.errors import BadInput
@@ -40,7 +42,9 @@ def at_option(help_text: str) -> Callable[[F], F]:
 
 def query_options(function: F) -> F:
     """`--json` and `--at` for every query command."""
-    function = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(function)
+    function = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(
+        function
+    )
     function = at_option("The moment to look at (ISO 8601 with a zone; default: now).")(function)
     return function
 
@@ -70,7 +74,7 @@ def handle_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class HandleType(click.ParamType):
+class HandleType(click.ParamType[str]):
     """A member handle or an id: 1-128 characters, no whitespace or control characters."""
 
     name = "HANDLE"

@@ -121,7 +121,14 @@ def appeals(out: q.AppealsOut) -> str:
     return table(
         ["appeal", "member", "filed", "outcome", "agent", "overdue"],
         [
-            (a.appeal, a.member, when(a.filed_at), a.outcome or "open", a.agent, "yes" if a.overdue else "")
+            (
+                a.appeal,
+                a.member,
+                when(a.filed_at),
+                a.outcome or "open",
+                a.agent,
+                "yes" if a.overdue else "",
+            )
             for a in out.appeals
         ],
     )

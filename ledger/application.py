@@ -135,7 +135,9 @@ class Ledger:
             count += 1
         return count
 
-    def notifications(self, since: int = 0, until: int | None = None) -> Iterator[tuple[int, str, bytes]]:
+    def notifications(
+        self, since: int = 0, until: int | None = None
+    ) -> Iterator[tuple[int, str, bytes]]:
         """(position, topic, state) of every stored event after `since`, in pages."""
         after = since
         while True:
@@ -194,9 +196,10 @@ class Ledger:
             if done < FLUSH_EVERY:
                 return applied
 
-
     def follow(
-        self, on_applied: Callable[[int], None], poll_seconds: float = 0.5,
+        self,
+        on_applied: Callable[[int], None],
+        poll_seconds: float = 0.5,
         rounds: int | None = None,
     ) -> None:
         """Keep the views current as events arrive: by subscription on PostgreSQL, else by polling.
@@ -266,7 +269,10 @@ class _ImportSession:
                     if earlier == data:
                         skipped += 1
                         continue
-                    failure = (number, f"event id {event.id!r} is already in the ledger with other content")
+                    failure = (
+                        number,
+                        f"event id {event.id!r} is already in the ledger with other content",
+                    )
                     break
                 try:
                     rules.check(event, views)

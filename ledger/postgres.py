@@ -21,15 +21,16 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
-from ledger.store import Record
 from ledger.schema import SCHEMA_VERSION, STATEMENTS
+from ledger.store import Record
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
 
 
 class PostgresTx:
-
-    def __init__(self, cursor: Any, library_cursor: Any, recorder: PostgresApplicationRecorder) -> None:
+    def __init__(
+        self, cursor: Any, library_cursor: Any, recorder: PostgresApplicationRecorder
+    ) -> None:
         self._c = cursor
         self._lib = library_cursor
         self._recorder = recorder
@@ -40,7 +41,8 @@ class PostgresTx:
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._c.execute(self._sql(sql), params)
-        return self._c.fetchall()
+        rows: list[tuple[Any, ...]] = self._c.fetchall()
+        return rows
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         self._c.execute(self._sql(sql), params)
@@ -84,7 +86,8 @@ class PostgresTx:
             f"ON t.{first} = w.a AND t.{second} = w.b",
             ([a for a, _ in pairs], [b for _, b in pairs]),
         )
-        return self._c.fetchall()
+        rows: list[tuple[Any, ...]] = self._c.fetchall()
+        return rows
 
     def next_position(self) -> int:
         # Inside the table lock no other transaction can draw from the sequence.
@@ -97,7 +100,7 @@ class PostgresTx:
             return
         if len(stored) < 50:
             events = [StoredEvent(*record) for record in stored]
-            self._recorder._insert_stored_events(self._lib, events)  # noqa: SLF001 - locks, notifies, inserts
+            self._recorder._insert_stored_events(self._lib, events)
             ids = [row["notification_id"] for row in self._lib.fetchall()]
             last = ids[-1] if ids == list(range(first, first + len(stored))) else None
         else:
@@ -119,11 +122,12 @@ class PostgresTx:
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
             (after, limit),
         )
-        return self._c.fetchall()
+        rows: list[tuple[int, str, bytes]] = self._c.fetchall()
+        return rows
 
 
 _SEQUENCE: dict[int, str] = {}
-_BULK = re.compile(r"INSERT INTO (\w+) VALUES \([?,]+\) (ON CONFLICT .*)", re.S)
+_BULK = re.compile(r"INSERT INTO (\w+) VALUES \([?,]+\) (ON CONFLICT .*)", re.DOTALL)
 
 
 def _sequence_name(cursor: Any) -> str:
@@ -140,7 +144,9 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self.url = url
         parts = urlparse(url)
-        self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
+        self.where = (
+            f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
+        )
         try:
             self.datastore = PostgresDatastore(
                 dbname=unquote(parts.path.lstrip("/")) or "postgres",
@@ -178,7 +184,8 @@ class PostgresStore:
         with self.datastore.get_connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
             cursor.execute("SELECT to_regclass('inv_meta')")
-            exists = cursor.fetchone()[0] is not None
+            found = cursor.fetchone()
+            exists = found is not None and found[0] is not None
             if exists:
                 cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
                 row = cursor.fetchone()

@@ -58,7 +58,9 @@ def _check_sent(event: ev.InvitationSent, views: Views) -> None:
         )
 
 
-def _blocked(sender: str, recipient: str, block_type: str | None, cause: str | None) -> RuleViolation:
+def _blocked(
+    sender: str, recipient: str, block_type: str | None, cause: str | None
+) -> RuleViolation:
     how = "ignored" if block_type == "invitation_ignored" else "marked as unknown"
     return RuleViolation(
         "blocked",
@@ -74,8 +76,7 @@ def _check_response(event: ev.InvitationResponse, views: Views) -> None:
     if status not in ALLOWED.get(invitation.status, set()):
         raise RuleViolation(
             "invitation-state",
-            f"invitation {event.invitation} is {invitation.status}: it cannot be "
-            f"{_past(status)}",
+            f"invitation {event.invitation} is {invitation.status}: it cannot be {_past(status)}",
         )
     if to_us(event.at) < invitation.sent_us:
         raise RuleViolation(

@@ -95,8 +95,7 @@ class SQLiteTx:
         c.execute("DELETE FROM inv_wanted")
         c.executemany("INSERT INTO inv_wanted VALUES (?, ?)", wanted)
         rows = c.execute(
-            f"SELECT t.* FROM inv_wanted w JOIN {table} t "
-            f"ON t.{first} = w.a AND t.{second} = w.b"
+            f"SELECT t.* FROM inv_wanted w JOIN {table} t ON t.{first} = w.a AND t.{second} = w.b"
         ).fetchall()
         return rows
 
@@ -167,7 +166,7 @@ class SQLiteStore:
     @contextmanager
     def _connection(self, *, commit: bool) -> Iterator[sqlite3.Connection]:
         with self.datastore.get_connection(commit=commit) as wrapper:
-            conn: sqlite3.Connection = wrapper._sqlite_conn  # noqa: SLF001 - the library's pooled connection
+            conn: sqlite3.Connection = wrapper._sqlite_conn
             conn.row_factory = None
             # WAL with synchronous=NORMAL: a killed process loses nothing and the file
             # never corrupts; only a power cut may lose the last commits.

@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, PlainSerializer
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import RuleViolation, UnknownId
-from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.policy import Policy
 from ledger.store import Tx
 from projections import standing as standing_rules
-from projections.reputation import SCORE_FORMULA, Reputation
 from projections.history import policy_at, refold, standing_state
+from projections.reputation import SCORE_FORMULA, Reputation
 from projections.views import Pair, Views, from_us, to_us
 
 Time = Annotated[datetime, PlainSerializer(ev.format_time, return_type=str)]
@@ -353,9 +353,7 @@ def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> Ap
     return AppealsOut(as_of=moment, overdue_after_hours=policy.appeal_overdue_hours, appeals=out)
 
 
-def check(
-    tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime
-) -> CheckOut:
+def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime) -> CheckOut:
     """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
     views = Views(tx, policy=policy_at(tx, moment))
     candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
@@ -395,7 +393,15 @@ def _pairs_as_of(tx: Tx, views: Views, sender: str, recipient: str, moment: date
     cut = to_us(moment)
     for a, b in ((sender, recipient), (recipient, sender)):
         pair = Pair(a, b)
-        for invitation, sent_us, responded_us, first, first_event, unknown_us, unknown_event in tx.all(
+        for (
+            invitation,
+            sent_us,
+            responded_us,
+            first,
+            first_event,
+            unknown_us,
+            unknown_event,
+        ) in tx.all(
             "SELECT invitation, sent_us, responded_us, first_response, first_event, unknown_us, "
             "unknown_event FROM inv_invitations WHERE sender = ? AND recipient = ? ORDER BY sent_us",
             (a, b),

@@ -112,12 +112,14 @@ def feed(
 
 def _page(source: Store, after: int) -> list[tuple[int, str, bytes]]:
     with source.read() as tx:
-        return tx.notifications(after, PAGE)
+        rows: list[tuple[int, str, bytes]] = tx.notifications(after, PAGE)
+    return rows
 
 
 def last_position(store: Store) -> int:
     with store.read() as tx:
-        return tx.next_position() - 1
+        last: int = tx.next_position() - 1
+    return last
 
 
 def fingerprints(store: Store) -> dict[str, str]:

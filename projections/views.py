@@ -102,7 +102,14 @@ class Appeal:
     resolved_us: int | None = None
 
     def as_row(self) -> tuple[Any, ...]:
-        return (self.appeal, self.member, self.filed_us, self.position, self.outcome, self.resolved_us)
+        return (
+            self.appeal,
+            self.member,
+            self.filed_us,
+            self.position,
+            self.outcome,
+            self.resolved_us,
+        )
 
 
 RESPONSE_STATUS = {
@@ -272,8 +279,7 @@ class Views:
     def apply(self, event: ev.Event, position: int) -> None:
         """Change the views by one stored event. Events arrive in log order, each once."""
         at_us = to_us(event.at)
-        if at_us > self._latest_us:
-            self._latest_us = at_us
+        self._latest_us = max(self._latest_us, at_us)
         if isinstance(event, ev.InvitationSent):
             self._sent(event, at_us)
         elif isinstance(event, ev.AppealFiled):
@@ -385,9 +391,7 @@ class Views:
             if stored_level(state, self.policy) != "good":
                 self._set_standing(member, rules.advance(state, event.at, self.policy))
         self.policy = event.policy.applied_to(self.policy)
-        self._policies.append(
-            (position, at_us, self.policy.version, self.policy.model_dump_json())
-        )
+        self._policies.append((position, at_us, self.policy.version, self.policy.model_dump_json()))
 
     def _pair_for_update(self, sender: str, recipient: str) -> Pair:
         pair = self.pair(sender, recipient)
