@@ -75,6 +75,12 @@ class PostgresTx:
         self._c.execute(f"INSERT INTO {table} SELECT * FROM {scratch} {conflict}")
         self._c.execute(f"DELETE FROM {scratch}")
 
+    def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """`sql` with `IN ({})` as one array parameter: one round trip for any number of keys."""
+        self._c.execute(self._sql(sql.replace("IN ({})", "= ANY(?)")), (list(keys),))
+        rows: list[tuple[Any, ...]] = self._c.fetchall()
+        return rows
+
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
     ) -> list[tuple[Any, ...]]:

@@ -28,6 +28,7 @@ DEFAULT_DB = "invledger.db"
 # originator version (always 1: each event is its own stream), topic, state.
 Record = tuple[str, int, str, bytes]
 SQLITE_HEADER = b"SQLite format 3\x00"
+_IN_CHUNK = 500  # keys per IN (...): SQLite allows at most 32,766 parameters
 
 
 class Tx(Protocol):
@@ -38,6 +39,7 @@ class Tx(Protocol):
     def run(self, sql: str, params: Sequence[Any] = ()) -> None: ...
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def next_position(self) -> int: ...
+    def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]: ...
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
     ) -> list[tuple[Any, ...]]: ...
@@ -80,6 +82,14 @@ class SQLiteTx:
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._c.executemany(sql, rows)
+
+    def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """`sql` with `IN ({})` filled with `keys`, in chunks under SQLite's parameter limit."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            rows += self._c.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]

@@ -25,7 +25,6 @@ from projections.reputation import Reputation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_CHUNK = 400  # keys per IN (...) query, under every backend's parameter limit
 
 
 def to_us(moment: datetime) -> int:
@@ -229,12 +228,8 @@ class Views:
         return self.reputation[member]
 
     def _select_in(self, sql: str, keys: Iterable[Any]) -> list[tuple[Any, ...]]:
-        keys = list(keys)
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            rows += self.tx.all(sql.format(",".join("?" * len(chunk))), chunk)
-        return rows
+        wanted = list(keys)
+        return self.tx.select_in(sql, wanted) if wanted else []
 
     def _load_invitations(self, ids: set[str]) -> None:
         for i in ids:
