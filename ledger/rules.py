@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from ledger import events as ev
-from ledger.errors import RuleViolation, UnknownId
+from ledger.errors import BadInput, RuleViolation, UnknownId
+from ledger.events import describe
 from projections import standing as standing_rules
 from projections.views import RESPONSE_STATUS, Views, to_us
 
@@ -114,10 +117,17 @@ def _check_appeal_resolved(event: ev.AppealGranted | ev.AppealDenied, views: Vie
 
 
 def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
+    if event.policy.version <= views.policy.version:
+        raise RuleViolation(
+            "policy-version",
+            f"policy version {event.policy.version} must be larger than the version in force "
+            f"({views.policy.version})",
+        )
     try:
         event.policy.applied_to(views.policy)
-    except ValueError as error:
-        raise RuleViolation("policy", str(error).splitlines()[-1].strip()) from None
+    except ValidationError as error:
+        # Each field was in range, but not together with the policy in force.
+        raise BadInput(f"policy: {describe(error)}") from None
 
 
 def check_send(event: ev.InvitationSent, views: Views) -> str | None:
