@@ -407,7 +407,7 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     elapsed = bar.finish()
     click.echo(f"   imported {result.imported:,} events in {elapsed:.1f}s")
     with book.store.read() as tx:
-        moment = queries._latest_time(tx)
+        moment = queries.latest_time(tx)
         listed = queries.restricted(tx, moment)
     click.secho(
         f"3. members not in good standing at the end of the history ({render.when(moment)})",

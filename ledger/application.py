@@ -61,7 +61,7 @@ class Ledger:
     def append(self, event: ev.Event, *, send_time: bool = False) -> Appended:
         """Store one event, or raise the rule that refuses it. Nothing is stored on refusal."""
         with self.store.write() as tx:
-            views = self._current_views(tx)
+            views = current_views(tx)
             warning = None
             if send_time and isinstance(event, ev.InvitationSent):
                 warning = rules.check_send(event, views)
@@ -173,13 +173,6 @@ class Ledger:
 
     # Keeping the views current ----------------------------------------------
 
-    def _current_views(self, tx: Tx) -> Views:
-        """The views of this write transaction, first brought up to the end of the log."""
-        views = Views(tx)
-        if views.position < tx.next_position() - 1:
-            catch_up(tx, views)
-        return views
-
     def ensure_current(self) -> int:
         """Bring the views up to the end of the log; returns how many events were applied."""
         with self.store.read() as tx:
@@ -257,9 +250,7 @@ class _ImportSession:
                 views = kept
                 views.tx = tx
             else:
-                views = Views(tx)
-                if views.position < first - 1:
-                    catch_up(tx, views)
+                views = current_views(tx)
             known = _stored_states(tx, {event.id for _, event in batch})
             views.prefetch([event for _, event in batch])
             for number, event in batch:
@@ -276,7 +267,7 @@ class _ImportSession:
                     break
                 try:
                     rules.check(event, views)
-                except (RuleViolation, UnknownId) as error:
+                except (RuleViolation, UnknownId, BadInput) as error:
                     failure = (number, str(error))
                     break
                 views.apply(event, position)
@@ -299,6 +290,14 @@ class _ImportSession:
             if tx.next_position() - 1 == self.written:
                 views.tx = tx
                 views.flush()
+
+
+def current_views(tx: Tx) -> Views:
+    """The views of this write transaction, first brought up to the end of the log."""
+    views = Views(tx)
+    if views.position < tx.next_position() - 1:
+        catch_up(tx, views)
+    return views
 
 
 def catch_up(tx: Tx, views: Views, limit: int | None = None) -> int:

@@ -211,7 +211,7 @@ def describe(error: ValidationError) -> str:
             return f"field '{where}' contains control characters"
         return f"field '{where}' contains whitespace or control characters"
     message = first["msg"].removeprefix("Value error, ")
-    return f"field '{where}': {message}"
+    return f"field '{where}': {message}" if where else message
 
 
 def _is_union_tag(part: object) -> bool:

@@ -169,7 +169,7 @@ def status(tx: Tx, member: str, moment: datetime) -> StatusOut:
 
 
 def reputation(tx: Tx, member: str, moment: datetime) -> Reputation:
-    if moment >= _latest_time(tx):
+    if moment >= latest_time(tx):
         row = tx.one("SELECT * FROM inv_reputation WHERE member = ?", (member,))
         return Reputation(*row) if row else Reputation(member)
     # A past moment: count the member's invitations as they stood then.
@@ -190,7 +190,8 @@ def reputation(tx: Tx, member: str, moment: datetime) -> Reputation:
     return counts
 
 
-def _latest_time(tx: Tx) -> datetime:
+def latest_time(tx: Tx) -> datetime:
+    """The latest event time the views reflect: at or after it they answer as they are."""
     row = tx.one("SELECT value FROM inv_meta WHERE key = 'latest_at_us'")
     return from_us(int(row[0])) if row else from_us(0)
 
@@ -301,7 +302,7 @@ def blocks(tx: Tx, member: str, moment: datetime) -> BlocksOut:
 def restricted(tx: Tx, moment: datetime) -> RestrictedOut:
     """Every member whose standing at `moment` is not good, worst first."""
     policy = policy_at(tx, moment)
-    if moment >= _latest_time(tx):
+    if moment >= latest_time(tx):
         sql = "SELECT member, state FROM inv_standing WHERE level <> 'good'"
     else:
         sql = "SELECT member, state FROM inv_standing"
@@ -362,7 +363,7 @@ def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: dateti
         if sender == recipient:
             raise RuleViolation("self-invitation", "a member cannot invite themselves")
         views.standing[sender] = standing_state(tx, sender, moment)
-        if moment < _latest_time(tx):
+        if moment < latest_time(tx):
             _pairs_as_of(tx, views, sender, recipient, moment)
         else:
             views.load_pair_both_ways(sender, recipient)

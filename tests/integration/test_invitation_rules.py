@@ -496,7 +496,7 @@ def test_a_policy_change_must_raise_the_version(book: Ledger) -> None:
         )
     )
 
-    assert rule == "policy"
+    assert rule == "policy-version"
 
 
 def test_a_policy_change_with_a_larger_version_is_allowed(book: Ledger) -> None:
