@@ -353,8 +353,12 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
         )
     rows = ledger().events(member, event_type, since)
     if as_json:
-        items = [{"position": p, **json.loads(encode(e))} for p, e in rows]
-        click.echo(json.dumps({"events": items}, indent=2))
+        # Streamed, one event per line inside the document: the log may be long.
+        click.echo('{"events": [')
+        for number, (position, event) in enumerate(rows):
+            item = json.dumps({"position": position, **json.loads(encode(event))})
+            click.echo(("  " if number == 0 else ", ") + item)
+        click.echo("]}")
         return
     for position, event in rows:
         click.echo(f"{position:>8}  {encode(event).decode()}")

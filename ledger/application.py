@@ -331,7 +331,9 @@ _TOPICS = {event_type: ev.topic(event_type) for event_type in ev.EVENT_TYPES}
 def _stored_states(tx: Tx, ids: set[str]) -> dict[str, bytes]:
     """The stored form of those of `ids` already in the ledger (to skip or refuse duplicates)."""
     sql = "SELECT originator_id, state FROM stored_events WHERE originator_id IN ({})"
-    return {event_id: bytes(state) for event_id, state in tx.select_in(sql, list(ids))} if ids else {}
+    return (
+        {event_id: bytes(state) for event_id, state in tx.select_in(sql, list(ids))} if ids else {}
+    )
 
 
 def _concerns(event: ev.Event, member: str, invitations: set[str], appeals: set[str]) -> bool:

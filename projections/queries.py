@@ -356,7 +356,7 @@ def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> Ap
 
 def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime) -> CheckOut:
     """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
-    views = Views(tx, policy=policy_at(tx, moment))
+    views = Views(tx, policy=policy_at(tx, moment), reading=True)
     candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
     assert isinstance(candidate, ev.InvitationSent)
     try:

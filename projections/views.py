@@ -144,12 +144,19 @@ class Views:
     """The view rows of one transaction, loaded lazily and written back by `flush`."""
 
     def __init__(
-        self, tx: Tx, tracking_key: str = VIEWS_TRACKING_KEY, policy: Policy | None = None
+        self,
+        tx: Tx,
+        tracking_key: str = VIEWS_TRACKING_KEY,
+        policy: Policy | None = None,
+        reading: bool = False,
     ) -> None:
+        """`reading`: only to answer a question (no flush), so the tracking row is not read."""
         self.tx = tx
         self.tracking_key = tracking_key
-        row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (tracking_key,))
-        self.position: int = int(row[0]) if row else 0
+        self.position = 0
+        if not reading:
+            row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (tracking_key,))
+            self.position = int(row[0]) if row else 0
         self.policy = policy or load_policy(tx)
         self.invitations: dict[str, Invitation | None] = {}
         self.pairs: dict[tuple[str, str], Pair | None] = {}
