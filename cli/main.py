@@ -6,6 +6,7 @@ Expected errors print one line and exit 1 (refused by a rule) or 2 (bad input).
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -228,7 +229,7 @@ def status(member: str, at: datetime | None, as_json: bool) -> None:
     from projections import queries
 
     out = _read(queries.status, member, moment_or_now(at))
-    render.print_json(out) if as_json else click.echo(render.status(out))
+    render.show(out, as_json, render.status)
 
 
 @cli.command()
@@ -257,7 +258,7 @@ def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -
 
         text = statement_of_reasons(out)
         if as_json:
-            click.echo(__import__("json").dumps({"member": member, "statement": text}, indent=2))
+            click.echo(json.dumps({"member": member, "statement": text}, indent=2))
         else:
             click.echo(text)
     elif as_json:
@@ -280,7 +281,7 @@ def blocks(member: str, at: datetime | None, as_json: bool) -> None:
     from projections import queries
 
     out = _read(queries.blocks, member, moment_or_now(at))
-    render.print_json(out) if as_json else click.echo(render.blocks(out))
+    render.show(out, as_json, render.blocks)
 
 
 @cli.command()
@@ -296,7 +297,7 @@ def restricted(at: datetime | None, as_json: bool) -> None:
     from projections import queries
 
     out = _read(queries.restricted, moment_or_now(at))
-    render.print_json(out) if as_json else click.echo(render.restricted(out))
+    render.show(out, as_json, render.restricted)
 
 
 @cli.command()
@@ -319,7 +320,7 @@ def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: b
     from projections import queries
 
     out = _read(queries.appeals, moment_or_now(at), only_open, only_overdue)
-    render.print_json(out) if as_json else click.echo(render.appeals(out))
+    render.show(out, as_json, render.appeals)
 
 
 @cli.command()
@@ -343,8 +344,6 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
     Example:
         invledger events --member alice --type invitation_marked_unknown
     """
-    import json
-
     from ledger.events import EVENT_TYPES, encode
 
     if event_type and event_type not in EVENT_TYPES:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,14 @@ if TYPE_CHECKING:
 
 def print_json(model: BaseModel) -> None:
     click.echo(model.model_dump_json(indent=2))
+
+
+def show(model: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    """The one way a query answer is printed: its JSON, or its human form."""
+    if as_json:
+        print_json(model)
+    else:
+        click.echo(human(model))
 
 
 def when(moment: datetime | None) -> str:
