@@ -100,7 +100,8 @@ def export(since: int) -> None:
     "--policy",
     "policy_file",
     type=click.File("rb"),
-    help="What-if: apply this policy (JSON or TOML) from the start; writes nothing.",
+    help="What-if: apply this policy (JSON or TOML) from the start; writes nothing. "
+    "With --until, compare as of that moment.",
 )
 @click.option(
     "--check",
@@ -121,6 +122,7 @@ def replay(
         invledger replay --check
         invledger replay --until 2026-03-01T00:00:00Z
         invledger replay --policy stricter.toml --json
+        invledger replay --policy stricter.toml --until 2026-01-01T00:00:00Z
     """
     from projections import rebuild
 
@@ -128,7 +130,7 @@ def replay(
     store = book.store
     total = rebuild.last_position(store)
     if policy_file is not None:
-        _what_if(book, _read_policy(policy_file, what_if=True), total, as_json)
+        _what_if(book, _read_policy(policy_file, what_if=True), total, as_json, until)
         return
     if until is not None or check_only:
         book.ensure_current()
@@ -195,16 +197,20 @@ def _print_replay(summary: dict[str, Any], as_json: bool) -> None:
             click.echo("the stored views equal a fresh rebuild")
 
 
-def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
+def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime | None) -> None:
+    """Who would stand differently under `whatif` from the start: now, or as of `until`."""
     from projections import rebuild
 
     book.ensure_current()
-    moment = moment_or_now(None)
-    with rebuild.scratch() as space:
-        bar = ProgressLine("what-if", total)
-        rebuild.feed(book.store, space, policy=whatif, progress=bar.advance)
+    moment = until or moment_or_now(None)
+    with rebuild.scratch() as space, rebuild.scratch() as real_space:
+        bar = ProgressLine("what-if", total * (2 if until else 1))
+        rebuild.feed(book.store, space, until=until, policy=whatif, progress=bar.advance)
+        if until is not None:
+            # The real history as of that moment too, so both sides are judged alike.
+            rebuild.feed(book.store, real_space, until=until, progress=bar.advance)
         bar.finish()
-        real = _standings(book.store, moment, None)
+        real = _standings(real_space if until else book.store, moment, None)
         other = _standings(space, moment, whatif)
     changed = []
     for member in sorted(real.keys() | other.keys()):
@@ -214,8 +220,8 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
             changed.append(
                 {
                     "member": member,
-                    "standing_now": a[0],
-                    "what_if_standing_now": b[0],
+                    "standing": a[0],
+                    "what_if_standing": b[0],
                     "episodes": a[1],
                     "what_if_episodes": b[1],
                 }
@@ -228,15 +234,15 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool) -> None:
     if not changed:
         click.echo("nobody would stand differently")
         return
-    click.echo(f"{len(changed)} members would stand differently:")
+    click.echo(f"{len(changed)} members would stand differently as of {render.when(moment)}:")
     click.echo(
         render.table(
-            ["member", "now", "what-if now", "episodes", "what-if episodes"],
+            ["member", "standing", "what-if standing", "episodes", "what-if episodes"],
             [
                 (
                     c["member"],
-                    c["standing_now"],
-                    c["what_if_standing_now"],
+                    c["standing"],
+                    c["what_if_standing"],
                     c["episodes"],
                     c["what_if_episodes"],
                 )

@@ -83,6 +83,25 @@ def test_a_what_if_policy_writes_nothing_and_names_who_would_stand_differently(
     assert invledger(sqlite_url, "export").stdout == log_before
 
 
+def test_a_what_if_as_of_a_moment_compares_both_histories_then(
+    sqlite_url: str, history: Path, tmp_path: Path
+) -> None:
+    imported(sqlite_url, history)
+    stricter = tmp_path / "stricter.toml"
+    stricter.write_text("warn_at = 2\nrestrict_at = 3\n")
+    moment = "2025-12-31T00:00:00Z"
+    before = invledger(sqlite_url, "restricted", "--at", moment, "--json")
+    restricted_then = {m["member"]: m["standing"] for m in json.loads(before.stdout)["members"]}
+
+    done = invledger(sqlite_url, "replay", "--policy", str(stricter), "--until", moment, "--json")
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["as_of"] == moment and result["changed"]
+    for change in result["changed"]:
+        assert change["standing"] == restricted_then.get(change["member"], "good")
+
+
 def test_replay_until_a_moment_lists_who_was_restricted_then(sqlite_url: str, history: Path) -> None:
     book = imported(sqlite_url, history)
     moment = "2025-07-01T00:00:00Z"
