@@ -20,7 +20,7 @@ from ledger.errors import RuleViolation, UnknownId
 from ledger.policy import Policy
 from ledger.store import Tx
 from projections import standing as standing_rules
-from projections.history import policy_at, refold, standing_state
+from projections.history import member_at, policy_at, refold, standing_state
 from projections.reputation import SCORE_FORMULA, Reputation
 from projections.views import Pair, Views, from_us, to_us
 
@@ -145,8 +145,8 @@ class CheckOut(_Out):
 
 
 def status(tx: Tx, member: str, moment: datetime) -> StatusOut:
-    policy = policy_at(tx, moment)
-    state = standing_state(tx, member, moment)
+    known = member_at(tx, member, moment)
+    policy, state = known.policy, known.state
     seen = standing_rules.view(state, moment, policy)
     open_appeal = None
     if seen.open_appeal is not None:
@@ -163,13 +163,16 @@ def status(tx: Tx, member: str, moment: datetime) -> StatusOut:
         reports_counted=seen.reports_counted,
         rule=episode.rule if episode else None,
         policy_version=policy.version,
-        reputation=_reputation_out(reputation(tx, member, moment)),
+        reputation=_reputation_out(reputation(tx, member, moment, known.current)),
         open_appeal=open_appeal,
     )
 
 
-def reputation(tx: Tx, member: str, moment: datetime) -> Reputation:
-    if moment >= latest_time(tx):
+def reputation(tx: Tx, member: str, moment: datetime, current: bool | None = None) -> Reputation:
+    """The member's counts as a sender at `moment` (`current`: the views are as of then)."""
+    if current is None:
+        current = moment >= latest_time(tx)
+    if current:
         row = tx.one("SELECT * FROM inv_reputation WHERE member = ?", (member,))
         return Reputation(*row) if row else Reputation(member)
     # A past moment: count the member's invitations as they stood then.
@@ -228,8 +231,8 @@ def _appeal_out(
 
 
 def audit(tx: Tx, member: str, moment: datetime) -> AuditOut:
-    policy = policy_at(tx, moment)
-    state = standing_state(tx, member, moment)
+    known = member_at(tx, member, moment)
+    policy, state = known.policy, known.state
     seen = standing_rules.view(state, moment, policy)
     # view() works on a copy; advance a second copy to close what ended by `moment`.
     advanced = standing_rules.advance(
@@ -356,14 +359,15 @@ def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> Ap
 
 def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime) -> CheckOut:
     """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
-    views = Views(tx, policy=policy_at(tx, moment), reading=True)
+    known = member_at(tx, sender, moment)
+    views = Views(tx, policy=known.policy, reading=True)
     candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
     assert isinstance(candidate, ev.InvitationSent)
     try:
         if sender == recipient:
             raise RuleViolation("self-invitation", "a member cannot invite themselves")
-        views.standing[sender] = standing_state(tx, sender, moment)
-        if moment < latest_time(tx):
+        views.standing[sender] = known.state
+        if not known.current:
             _pairs_as_of(tx, views, sender, recipient, moment)
         else:
             views.load_pair_both_ways(sender, recipient)
