@@ -15,11 +15,6 @@ from cli.options import MOMENT, at_option, handle_errors, moment_or_now
 from cli.progress import ProgressLine
 
 
-def register(cli: click.Group) -> None:
-    for command in (import_, export, replay, policy, simulate, demo, follow):
-        cli.add_command(command)
-
-
 def _ledger() -> Any:
     from cli.main import ledger
 

@@ -22,7 +22,32 @@ if TYPE_CHECKING:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+class Commands(click.Group):
+    """The command group. The bulk commands' module loads only when one of them is used."""
+
+    BULK = {
+        "import": "import_",
+        "export": "export",
+        "replay": "replay",
+        "policy": "policy",
+        "simulate": "simulate",
+        "demo": "demo",
+        "follow": "follow",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.BULK])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.BULK:
+            from cli import bulk
+
+            command: click.Command = getattr(bulk, self.BULK[cmd_name])
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=Commands, context_settings=CONTEXT)
 @click.option(
     "--db",
     envvar="INVLEDGER_DB",
@@ -178,9 +203,14 @@ deny = cli.command(
 
 def _read(query: Any, *args: Any) -> Any:
     """Run a query in one read transaction after bringing the views up to date."""
-    book = ledger()
-    book.ensure_current()
-    with book.store.read() as tx:
+    from ledger.store import open_store, views_behind
+
+    store = open_store(click.get_current_context().find_root().obj)
+    if views_behind(store):  # rare: only then is the write side loaded
+        from ledger.application import Ledger
+
+        Ledger(store=store).ensure_current()
+    with store.read() as tx:
         return query(tx, *args)
 
 
@@ -361,11 +391,6 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
         return
     for position, event in rows:
         click.echo(f"{position:>8}  {encode(event).decode()}")
-
-
-from cli import bulk
-
-bulk.register(cli)
 
 
 def main() -> None:

@@ -24,12 +24,11 @@ class Moment(click.ParamType[datetime]):
     ) -> datetime:
         if isinstance(value, datetime):
             return value
-        from ledger.errors import BadInput
-        from ledger.events import parse_time
+        from ledger.moments import parse_moment
 
         try:
-            return parse_time(value)
-        except BadInput as error:
+            return parse_moment(value)
+        except ValueError as error:
             self.fail(f"{error} (use ISO 8601 with a zone, e.g. 2026-01-08T12:00:00Z)", param, ctx)
 
 

@@ -27,7 +27,7 @@ def show(model: Any, as_json: bool, human: Callable[[Any], str]) -> None:
 
 
 def when(moment: datetime | None) -> str:
-    from ledger.events import format_time
+    from ledger.moments import format_time
 
     return format_time(moment) if moment is not None else "-"
 

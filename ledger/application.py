@@ -19,8 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
-from ledger.schema import VIEWS_TRACKING_KEY
-from ledger.store import Record, Store, Tx, open_store
+from ledger.store import Record, Store, Tx, open_store, views_behind
 from projections.views import Views
 
 IMPORT_BATCH = 5000
@@ -175,10 +174,7 @@ class Ledger:
 
     def ensure_current(self) -> int:
         """Bring the views up to the end of the log; returns how many events were applied."""
-        with self.store.read() as tx:
-            row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (VIEWS_TRACKING_KEY,))
-            behind = (int(row[0]) if row else 0) < tx.next_position() - 1
-        if not behind:
+        if not views_behind(self.store):
             return 0
         applied = 0
         while True:

@@ -23,7 +23,10 @@ from pydantic import (
 )
 
 from ledger.errors import BadInput
+from ledger.moments import EARLIEST, LATEST, OUT_OF_RANGE, format_time
 from ledger.policy import PolicyChange
+
+__all__ = ["format_time"]  # re-exported: part of the event format
 
 # No whitespace, no C0/C1 control characters: a handle is safe to print anywhere.
 Handle = Annotated[
@@ -39,21 +42,15 @@ Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
 _ZERO = timedelta(0)
 
 
-# Times outside these years are refused: the rules add windows and suspensions of
-# years to a time, which must stay a representable date.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(3000, 1, 1, tzinfo=UTC)
-
-
 def _utc(value: datetime) -> datetime:
     # A time already in UTC (the common case) is kept: converting costs on every import line.
     if value.utcoffset() != _ZERO:
         try:
             value = value.astimezone(UTC)
         except OverflowError:
-            raise ValueError("time is out of range (years 1900 to 2999 in UTC)") from None
+            raise ValueError(OUT_OF_RANGE) from None
     if not EARLIEST <= value < LATEST:
-        raise ValueError("time is out of range (years 1900 to 2999 in UTC)")
+        raise ValueError(OUT_OF_RANGE)
     return value
 
 
@@ -230,20 +227,3 @@ def decode(state: bytes) -> Event:
 
 def topic(event_type: str) -> str:
     return TOPIC_PREFIX + event_type
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with `Z`, fractional seconds only when they are not zero."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
-def parse_time(text: str) -> datetime:
-    """A time given on the command line; a zone is required."""
-    try:
-        return TypeAdapter(UtcTime).validate_python(text)
-    except ValidationError as error:
-        raise BadInput(f"time {text!r}: {describe(error).split(': ', 1)[-1]}") from None

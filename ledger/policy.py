@@ -42,7 +42,7 @@ class Policy(BaseModel):
 class PolicyChange(BaseModel):
     """The `policy` object of a `policy_changed` event: a version and any fields to change."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 
     version: int = Field(ge=1, le=2**31 - 1)
     window_days: int | None = Field(None, ge=1, le=MAX_WINDOW_DAYS)

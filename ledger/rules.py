@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from ledger import events as ev
 from ledger.errors import BadInput, RuleViolation, UnknownId
 from ledger.events import describe
+from ledger.moments import to_us
 from projections import standing as standing_rules
-from projections.views import RESPONSE_STATUS, Views, to_us
+from projections.views import RESPONSE_STATUS, Views
 
 # Which response may follow which status; every other combination is refused.
 ALLOWED = {

@@ -21,7 +21,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger.errors import StorageError
-from ledger.schema import SCHEMA_VERSION, STATEMENTS
+from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY
 
 DEFAULT_DB = "invledger.db"
 # A stored event as the library's table holds it: originator id (the event id),
@@ -53,6 +53,14 @@ class Store(Protocol):
     def write(self) -> Any: ...  # context manager yielding Tx
     def read(self) -> Any: ...  # context manager yielding Tx
     def close(self) -> None: ...
+
+
+def views_behind(store: Store) -> bool:
+    """Do the views lag the log (a crash, an interrupted replay, another tool's append)?"""
+    with store.read() as tx:
+        row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (VIEWS_TRACKING_KEY,))
+        behind: bool = (int(row[0]) if row else 0) < tx.next_position() - 1
+    return behind
 
 
 def open_store(url: str | None = None) -> Store:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from ledger import events as ev
+from ledger.moments import to_us
 from ledger.policy import DEFAULT_POLICY, Policy
-from ledger.store import Tx
 from projections import standing as standing_rules
-from projections.views import to_us
+
+if TYPE_CHECKING:
+    from ledger.store import Tx
 
 
 def policy_at(tx: Tx, moment: datetime) -> Policy:
@@ -73,6 +75,8 @@ def member_at(tx: Tx, member: str, moment: datetime) -> MemberAt:
 
 def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
     """Rebuild a member's standing from the log, with the events at or before `moment`."""
+    from ledger import events as ev  # only a past moment decodes events
+
     inputs = tx.all(
         "SELECT s.rowid, s.state FROM inv_standing_inputs i "
         "JOIN stored_events s ON s.rowid = i.position WHERE i.member = ? ORDER BY i.position",

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 
-from ledger import events as ev
-from ledger import rules
 from ledger.errors import RuleViolation, UnknownId
+from ledger.moments import format_time, from_us, to_us
 from ledger.policy import Policy
-from ledger.store import Tx
 from projections import standing as standing_rules
 from projections.history import member_at, policy_at, refold, standing_state
 from projections.reputation import SCORE_FORMULA, Reputation
-from projections.views import Pair, Views, from_us, to_us
 
-Time = Annotated[datetime, PlainSerializer(ev.format_time, return_type=str)]
+if TYPE_CHECKING:
+    from ledger.store import Tx
+    from projections.views import Views
+
+Time = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
 
 
 class _Out(BaseModel):
@@ -359,6 +360,11 @@ def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> Ap
 
 def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime) -> CheckOut:
     """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
+    # Imported here: the other questions need neither the rules nor the event models.
+    from ledger import events as ev
+    from ledger import rules
+    from projections.views import Views
+
     known = member_at(tx, sender, moment)
     views = Views(tx, policy=known.policy, reading=True)
     candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
@@ -395,6 +401,8 @@ def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: dateti
 
 def _pairs_as_of(tx: Tx, views: Views, sender: str, recipient: str, moment: datetime) -> None:
     """Both directions of a pair as they stood at a past moment (a scan: past moments are rare)."""
+    from projections.views import Pair
+
     cut = to_us(moment)
     for a, b in ((sender, recipient), (recipient, sender)):
         pair = Pair(a, b)

@@ -13,26 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ledger import events as ev
+from ledger.moments import to_us
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.schema import VIEWS_TRACKING_KEY
 from ledger.store import Tx
 from projections import standing as rules
 from projections.reputation import Reputation
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def to_us(moment: datetime) -> int:
-    return (moment - EPOCH) // _US
-
-
-def from_us(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
 
 
 @dataclass(slots=True)

@@ -500,7 +500,10 @@ def every_command(
     group: click.Group, path: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], click.Command]]:
     found: list[tuple[tuple[str, ...], click.Command]] = []
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):  # click's API: lazy commands included
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         found.append(((*path, name), command))
         if isinstance(command, click.Group):
             found += every_command(command, (*path, name))

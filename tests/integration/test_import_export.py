@@ -12,7 +12,7 @@ import pytest
 from ledger.application import Imported, Ledger
 from ledger.errors import ImportStopped
 from projections import queries
-from projections.views import from_us
+from ledger.moments import from_us
 
 # A short history of the Harbour Street book club: ana invites three members.
 HISTORY: list[dict[str, Any]] = [

@@ -10,6 +10,7 @@ import pytest
 
 from ledger import events as ev
 from ledger.errors import BadInput
+from ledger.moments import parse_moment
 
 # One invitation from dora to emil, the line every test below bends a little.
 DORA_TO_EMIL: dict[str, Any] = {
@@ -196,15 +197,18 @@ def test_an_impossible_date_is_refused(when: str) -> None:
     assert "at" in refusal(line(at=when))
 
 
-def test_parse_time_requires_a_zone() -> None:
-    with pytest.raises(BadInput, match="2026-03-14T09:26:53"):
-        ev.parse_time("2026-03-14T09:26:53")
+def test_a_command_line_time_requires_a_zone() -> None:
+    with pytest.raises(ValueError, match="2026-03-14T09:26:53.* has no time zone"):
+        parse_moment("2026-03-14T09:26:53")
 
 
-def test_parse_time_converts_an_offset_to_utc() -> None:
-    assert ev.parse_time("2026-03-14T10:26:53+01:00") == datetime(
-        2026, 3, 14, 9, 26, 53, tzinfo=UTC
-    )
+def test_a_command_line_time_converts_an_offset_to_utc() -> None:
+    assert parse_moment("2026-03-14T10:26:53+01:00") == datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
+
+
+def test_a_command_line_time_outside_the_supported_years_is_refused() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_moment("9999-12-31T23:59:59-23:59")
 
 
 # The shape of a line -------------------------------------------------------------
