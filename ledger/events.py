@@ -8,7 +8,6 @@ idempotent import compares.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, TypeAlias
 
 from pydantic import (
@@ -23,7 +22,7 @@ from pydantic import (
 )
 
 from ledger.errors import BadInput
-from ledger.moments import EARLIEST, LATEST, OUT_OF_RANGE, format_time
+from ledger.moments import format_time, in_utc
 from ledger.policy import PolicyChange
 
 __all__ = ["format_time"]  # re-exported: part of the event format
@@ -39,21 +38,6 @@ Message = Annotated[str, StringConstraints(max_length=300, pattern=_TEXT_PATTERN
 Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
 
 
-_ZERO = timedelta(0)
-
-
-def _utc(value: datetime) -> datetime:
-    # A time already in UTC (the common case) is kept: converting costs on every import line.
-    if value.utcoffset() != _ZERO:
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError(OUT_OF_RANGE) from None
-    if not EARLIEST <= value < LATEST:
-        raise ValueError(OUT_OF_RANGE)
-    return value
-
-
 def _email(value: str) -> str:
     from email_validator import EmailNotValidError, validate_email  # only sends carry an email
 
@@ -64,7 +48,7 @@ def _email(value: str) -> str:
     return value
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
 
 

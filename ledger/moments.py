@@ -15,6 +15,7 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 OUT_OF_RANGE = "time is out of range (years 1900 to 2999 in UTC)"
 _US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
 
 
 def to_us(moment: datetime) -> int:
@@ -45,10 +46,17 @@ def parse_moment(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{text!r} has no time zone")
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(OUT_OF_RANGE) from None
+    return in_utc(moment)
+
+
+def in_utc(moment: datetime) -> datetime:
+    """A zoned time in UTC, within the supported years, else ValueError."""
+    # A time already in UTC (the common case) is kept: converting costs on every import line.
+    if moment.utcoffset() != _ZERO:
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(OUT_OF_RANGE) from None
     if not EARLIEST <= moment < LATEST:
         raise ValueError(OUT_OF_RANGE)
     return moment

@@ -85,7 +85,6 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
     policies = tx.all("SELECT position, policy FROM inv_policies ORDER BY position")
     policy, next_policy = DEFAULT_POLICY, 0
     state = standing_rules.new_standing(member)
-    appeals: dict[str, bool] = {}
     for position, data in inputs:
         event = ev.decode(bytes(data))
         if event.at > moment:
@@ -102,7 +101,6 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
             )
             state = standing_rules.on_report(state, report, policy)
         elif isinstance(event, ev.AppealFiled):
-            appeals[event.appeal] = True
             state = standing_rules.on_appeal_filed(
                 state, event.appeal, event.at, position, event.statement, policy
             )
