@@ -20,6 +20,7 @@ from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
 from ledger.store import Record, Store, Tx, open_store, views_behind
+from projections import bulk
 from projections.views import Views
 
 IMPORT_BATCH = 5000
@@ -297,8 +298,16 @@ def current_views(tx: Tx) -> Views:
 
 
 def catch_up(tx: Tx, views: Views, limit: int | None = None) -> int:
-    """Apply the stored events after the views' position, page by page, in this transaction."""
+    """Apply the stored events after the views' position, in this transaction.
+
+    Far behind (a cleared view, a long outage), whole ranges at a time in SQL;
+    else page by page, event by event.
+    """
     applied = 0
+    if bulk.supported(tx):
+        end = tx.next_position() - 1
+        while end - views.position >= bulk.WORTH_IT and (limit is None or applied < limit):
+            applied += bulk.apply_range(tx, views, min(end, views.position + bulk.RANGE))
     while limit is None or applied < limit:
         rows = tx.notifications(views.position, CATCH_UP_PAGE)
         if not rows:

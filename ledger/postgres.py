@@ -52,6 +52,13 @@ class PostgresTx:
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._c.execute(self._sql(sql), params)
 
+    def chunks(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of `sql`, `size` at a time, through a server-side cursor."""
+        with self._c.connection.cursor(name="inv_chunks", row_factory=tuple_row) as cursor:
+            cursor.execute(self._sql(sql))
+            while rows := cursor.fetchmany(size):
+                yield rows
+
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Bulk upserts: COPY into a temporary twin of the table, then one INSERT ... SELECT.
 

@@ -37,6 +37,7 @@ class Tx(Protocol):
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
     def run(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def chunks(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]: ...
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def next_position(self) -> int: ...
     def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]: ...
@@ -74,6 +75,8 @@ def open_store(url: str | None = None) -> Store:
 
 
 class SQLiteTx:
+    dialect = "sqlite"
+
     def __init__(self, cursor: sqlite3.Cursor, recorder: SQLiteApplicationRecorder) -> None:
         self._c = cursor
         self._recorder = recorder
@@ -87,6 +90,13 @@ class SQLiteTx:
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._c.execute(sql, params)
+
+    def chunks(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of `sql`, `size` at a time: a large result never sits in memory whole."""
+        cursor = self._c.connection.cursor()
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(size):
+            yield rows
 
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._c.executemany(sql, rows)
@@ -190,6 +200,7 @@ class SQLiteStore:
             # never corrupts; only a power cut may lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA temp_store=MEMORY")  # the bulk catch-up's working tables
             yield conn
 
     @contextmanager

@@ -20,6 +20,7 @@ from ledger import events as ev
 from ledger.policy import Policy
 from ledger.schema import VIEW_TABLES
 from ledger.store import SQLiteStore, Store
+from projections import bulk
 from projections.views import Views
 
 FLUSH_EVERY = 50_000  # events per rebuild transaction
@@ -75,10 +76,19 @@ def feed(
     """
     applied = 0
     while True:
-        # One transaction per FLUSH_EVERY events: rows and tracking commit together,
-        # so an interrupted rebuild resumes from the last commit.
+        # One transaction per FLUSH_EVERY events (or bulk range): rows and tracking
+        # commit together, so an interrupted rebuild resumes from the last commit.
         with target.write() as out:
             views = Views(out)
+            if source is target and until is None and policy is None and bulk.supported(out):
+                end = out.next_position() - 1
+                done = bulk.apply_range(out, views, min(end, views.position + bulk.RANGE))
+                if progress and done:
+                    progress(done)
+                applied += done
+                if views.position >= end:
+                    return applied
+                continue
             if policy is not None:
                 views.policy = policy
             in_this_transaction = 0
@@ -127,16 +137,13 @@ def fingerprints(store: Store) -> dict[str, str]:
     found: dict[str, str] = {}
     with store.read() as tx:
         for table in VIEW_TABLES:
+            # The repr of each row and a newline: view columns are text and integers,
+            # which both backends return as the same Python values.
             digest = hashlib.sha256()
-            for row in tx.all(f"SELECT * FROM {table} ORDER BY {_ORDER[table]}"):
-                digest.update(repr(tuple(_plain(v) for v in row)).encode())
-                digest.update(b"\n")
+            for rows in tx.chunks(f"SELECT * FROM {table} ORDER BY {_ORDER[table]}", 20_000):
+                digest.update(("\n".join(map(repr, rows)) + "\n").encode())
             found[table] = digest.hexdigest()[:16]
     return found
-
-
-def _plain(value: object) -> object:
-    return bytes(value) if isinstance(value, memoryview) else value
 
 
 @contextmanager

@@ -330,11 +330,16 @@ class Views:
         self._dirty["inv_reputation"].add(sender)
 
         if status == "unknown":
-            report = rules.Report(event.id, position, event.at, invitation.invitation, recipient)
-            self._set_standing(
-                sender, rules.on_report(self.member_standing(sender), report, self.policy)
+            self.report(
+                sender, rules.Report(event.id, position, event.at, invitation.invitation, recipient)
             )
-            self._inputs.append((sender, position))
+
+    def report(self, sender: str, report: rules.Report) -> None:
+        """The standing side of an IDK report (the only part of a response the rules judge)."""
+        self._set_standing(
+            sender, rules.on_report(self.member_standing(sender), report, self.policy)
+        )
+        self._inputs.append((sender, report.position))
 
     def _appeal_filed(self, event: ev.AppealFiled, position: int, at_us: int) -> None:
         self.appeals[event.appeal] = Appeal(event.appeal, event.member, at_us, position)
