@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -145,7 +146,7 @@ def replay(
                 from projections import queries
 
                 with space.read() as tx:
-                    summary["restricted"] = queries.restricted(tx, until).model_dump(mode="json")[
+                    summary["restricted"] = render.plain(queries.restricted(tx, until))[
                         "members"
                     ]
             if check_only:
@@ -221,11 +222,11 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime 
                     "what_if_episodes": b[1],
                 }
             )
-    result = {"as_of": render.when(moment), "policy": whatif.model_dump(), "changed": changed}
+    result = {"as_of": render.when(moment), "policy": whatif.as_dict(), "changed": changed}
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"what-if policy {json.dumps(whatif.model_dump())}")
+    click.echo(f"what-if policy {json.dumps(whatif.as_dict())}")
     if not changed:
         click.echo("nobody would stand differently")
         return
@@ -269,7 +270,7 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
 
     from ledger.errors import BadInput
     from ledger.events import describe
-    from ledger.policy import DEFAULT_POLICY, Policy, PolicyChange
+    from ledger.policy_input import PolicyChange, whole_policy
 
     raw = file.read()
     name = getattr(file, "name", "policy file")
@@ -281,10 +282,12 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: a policy is a JSON object or a TOML table")
     try:
         if what_if:
-            return Policy.model_validate({**DEFAULT_POLICY.model_dump(), "version": 1, **data})
+            return whole_policy(data)
         return PolicyChange.model_validate(data)
     except ValidationError as error:
         raise BadInput(f"{name}: {describe(error)}") from None
+    except ValueError as error:  # fields that do not go together
+        raise BadInput(f"{name}: {error}") from None
 
 
 @click.group()
@@ -315,9 +318,9 @@ def policy_show(as_json: bool) -> None:
     with book.store.read() as tx:
         current = load_policy(tx)
     if as_json:
-        click.echo(current.model_dump_json(indent=2))
+        click.echo(json.dumps(current.as_dict(), indent=2))
         return
-    for field, value in current.model_dump().items():
+    for field, value in current.as_dict().items():
         click.echo(f"{field:<22} {value}")
 
 
@@ -414,7 +417,7 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         f"3. members not in good standing at the end of the history ({render.when(moment)})",
         bold=True,
     )
-    shown = listed.model_copy(update={"members": listed.members[:15]})
+    shown = dataclasses.replace(listed, members=listed.members[:15])
     click.echo(render.restricted(shown))
     if len(listed.members) > 15:
         click.echo(

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from projections import queries as q
 
 
-def print_json(model: BaseModel) -> None:
-    click.echo(model.model_dump_json(indent=2))
+def plain(value: Any) -> Any:
+    """A query answer as JSON values: fields in order, times in ISO 8601 UTC with `Z`."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, datetime):
+        from ledger.moments import format_time
+
+        return format_time(value)
+    return value
+
+
+def print_json(answer: Any) -> None:
+    click.echo(json.dumps(plain(answer), indent=2, ensure_ascii=False))
 
 
 def show(model: Any, as_json: bool, human: Callable[[Any], str]) -> None:

@@ -23,7 +23,7 @@ from pydantic import (
 
 from ledger.errors import BadInput
 from ledger.moments import format_time, in_utc
-from ledger.policy import PolicyChange
+from ledger.policy_input import PolicyChange
 
 __all__ = ["format_time"]  # re-exported: part of the event format
 

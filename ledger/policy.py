@@ -1,8 +1,14 @@
-"""The standing policy: thresholds and durations, versioned, changed only by events."""
+"""The standing policy: thresholds and durations, versioned, changed only by events.
+
+`Policy` is plain data, cheap to load for every query. A policy that comes
+from outside (a `policy_changed` event, a policy file) is validated first by
+the pydantic models of `ledger.policy_input`.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import json
+from dataclasses import asdict, dataclass
 
 # Reports older than this never count, whatever a policy says: it bounds what a
 # member's standing state must remember.
@@ -10,59 +16,42 @@ MAX_WINDOW_DAYS = 365
 MAX_RECIDIVE_DAYS = 3650
 
 
-class Policy(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Policy:
     """The policy in force. Version 1 is the default of SPEC.md."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    version: int = 1
+    window_days: int = 30
+    warn_at: int = 5
+    restrict_at: int = 7
+    restrict_days: int = 30
+    recidive_days: int = 180
+    suspend_days: int = 7
+    max_suspend_days: int = 90
+    appeal_overdue_hours: int = 48
 
-    version: int = Field(1, ge=1, le=2**31 - 1)
-    window_days: int = Field(30, ge=1, le=MAX_WINDOW_DAYS)
-    warn_at: int = Field(5, ge=1, le=1_000_000)
-    restrict_at: int = Field(7, ge=1, le=1_000_000)
-    restrict_days: int = Field(30, ge=1, le=3650)
-    recidive_days: int = Field(180, ge=0, le=MAX_RECIDIVE_DAYS)
-    suspend_days: int = Field(7, ge=1, le=3650)
-    max_suspend_days: int = Field(90, ge=1, le=3650)
-    appeal_overdue_hours: int = Field(48, ge=1, le=24 * 365)
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Policy:
+    def to_json(self) -> str:
+        """Compact JSON, fields in order: how the views store a policy."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Policy:
+        """A policy the views stored (it was validated before it was stored)."""
+        return cls(**json.loads(text))
+
+    def inconsistency(self) -> str | None:
+        """Why these fields do not make a policy together, or None."""
         if self.warn_at > self.restrict_at:
-            raise ValueError(
-                f"warn_at ({self.warn_at}) may not exceed restrict_at ({self.restrict_at})"
-            )
+            return f"warn_at ({self.warn_at}) may not exceed restrict_at ({self.restrict_at})"
         if self.max_suspend_days < self.suspend_days:
-            raise ValueError(
+            return (
                 f"max_suspend_days ({self.max_suspend_days}) may not be less than "
                 f"suspend_days ({self.suspend_days})"
             )
-        return self
-
-
-class PolicyChange(BaseModel):
-    """The `policy` object of a `policy_changed` event: a version and any fields to change."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
-
-    version: int = Field(ge=1, le=2**31 - 1)
-    window_days: int | None = Field(None, ge=1, le=MAX_WINDOW_DAYS)
-    warn_at: int | None = Field(None, ge=1, le=1_000_000)
-    restrict_at: int | None = Field(None, ge=1, le=1_000_000)
-    restrict_days: int | None = Field(None, ge=1, le=3650)
-    recidive_days: int | None = Field(None, ge=0, le=MAX_RECIDIVE_DAYS)
-    suspend_days: int | None = Field(None, ge=1, le=3650)
-    max_suspend_days: int | None = Field(None, ge=1, le=3650)
-    appeal_overdue_hours: int | None = Field(None, ge=1, le=24 * 365)
-
-    def applied_to(self, current: Policy) -> Policy:
-        """The policy that results from this change; raises ValueError when it is not valid."""
-        if self.version <= current.version:
-            raise ValueError(
-                f"policy version {self.version} must be larger than the version in force "
-                f"({current.version})"
-            )
-        changes = self.model_dump(exclude_none=True)
-        return Policy.model_validate({**current.model_dump(), **changes})
+        return None
 
 
 DEFAULT_POLICY = Policy()

@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 
 from ledger import events as ev
 from ledger.errors import BadInput, RuleViolation, UnknownId
-from ledger.events import describe
 from ledger.moments import to_us
 from projections import standing as standing_rules
 from projections.views import RESPONSE_STATUS, Views
@@ -126,9 +124,9 @@ def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
         )
     try:
         event.policy.applied_to(views.policy)
-    except ValidationError as error:
+    except ValueError as error:
         # Each field was in range, but not together with the policy in force.
-        raise BadInput(f"policy: {describe(error)}") from None
+        raise BadInput(f"policy: {error}") from None
 
 
 def check_send(event: ev.InvitationSent, views: Views) -> str | None:

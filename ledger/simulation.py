@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import accumulate
 
-from ledger.policy import DEFAULT_POLICY, Policy, PolicyChange
+from ledger.policy import DEFAULT_POLICY, Policy
+from ledger.policy_input import PolicyChange
 from projections import standing
 
 Event = dict[str, object]
@@ -178,7 +179,7 @@ class _Simulation:
         self.standings: dict[int, standing.MemberStanding] = {}
         self.appealing: set[int] = set()  # members with an appeal scheduled or open
         self.next_sweep = self.start_ts
-        policies = (DEFAULT_POLICY.model_dump(), *(_POLICY_CHANGES if policy_changes else ()))
+        policies = (DEFAULT_POLICY.as_dict(), *(_POLICY_CHANGES if policy_changes else ()))
         self.longest_window = max(int(p.get("window_days", 0)) for p in policies) * _DAY
         self.longest_recidive = max(int(p.get("recidive_days", 0)) for p in policies) * _DAY
         if policy_changes:

@@ -68,15 +68,12 @@ _SETUP = (
     "CREATE TEMP TABLE inv_r_sent (pos INTEGER PRIMARY KEY, inv TEXT, sender TEXT, "
     "recipient TEXT, at TEXT)",
     "CREATE TEMP TABLE inv_r_resp (pos INTEGER PRIMARY KEY, inv TEXT, id TEXT, at TEXT, "
-    "status TEXT, type TEXT, sender TEXT, recipient TEXT)",
+    "status TEXT, type TEXT)",
     # Per answered invitation: its first and last response and its IDK in the range.
     "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, "
     "unknown INTEGER, old_status TEXT) WITHOUT ROWID",
-    # Per directed pair touched: its pending invitation, connecting and blocking positions.
-    "CREATE TEMP TABLE inv_r_pairs (sender TEXT, recipient TEXT, pending TEXT, "
-    "connected INTEGER, blocked INTEGER, PRIMARY KEY (sender, recipient)) WITHOUT ROWID",
 )
-_TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered", "inv_r_pairs")
+_TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered")
 
 
 def apply_range(tx: Tx, views: Views, last: int) -> int:
@@ -94,11 +91,6 @@ def apply_range(tx: Tx, views: Views, last: int) -> int:
     try:
         _extract(tx, after, last)
         _invitations(tx)
-        # Who sent each answered invitation (all of them have their rows by now).
-        tx.run(
-            "UPDATE inv_r_resp SET sender = i.sender, recipient = i.recipient "
-            "FROM inv_invitations i WHERE i.invitation = inv_r_resp.inv"
-        )
         _reputation(tx)
         _pairs(tx)
         latest = tx.one(
@@ -112,8 +104,9 @@ def apply_range(tx: Tx, views: Views, last: int) -> int:
     if latest and latest[0] is not None:
         views._latest_us = max(views._latest_us, int(latest[0]))
     views.position = last
-    count = tx.one("SELECT count(*) FROM stored_events WHERE rowid > ? AND rowid <= ?",
-                   (after, last))
+    count = tx.one(
+        "SELECT count(*) FROM stored_events WHERE rowid > ? AND rowid <= ?", (after, last)
+    )
     views.flush()
     views.forget()
     return int(count[0]) if count else 0
@@ -129,7 +122,7 @@ def _extract(tx: Tx, after: int, last: int) -> None:
     status = "CASE topic " + " ".join(f"WHEN '{t}' THEN '{s}'" for t, s in _RESPONSES.items())
     tx.run(
         f"INSERT INTO inv_r_resp SELECT rowid, {_field('invitation')}, originator_id, {_field('at')}, "
-        f"{status} END, substr(topic, {len(_PREFIX) + 1}), NULL, NULL FROM stored_events "
+        f"{status} END, substr(topic, {len(_PREFIX) + 1}) FROM stored_events "
         f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))})",
         (after, last, *_RESPONSES),
     )
@@ -174,20 +167,20 @@ _COUNTED = ("accepted", "ignored", "unknown", "withdrawn")
 def _reputation(tx: Tx) -> None:
     """Each sender's counts move by their invitations' status changes in the range."""
     moves = ", ".join(
-        f"sum(CASE WHEN new = '{s}' THEN 1 ELSE 0 END) - sum(CASE WHEN old = '{s}' THEN 1 ELSE 0 "
-        "END)"
-        for s in _COUNTED
+        f"(coalesce(new, '') = '{s}') - (coalesce(old, '') = '{s}')" for s in _COUNTED
     )
+    # Row by row into the counts (most senders appear many times): cheaper than a sort.
     tx.run(
-        f"INSERT INTO inv_reputation SELECT sender, sum(sent), {moves} FROM ("
+        f"INSERT INTO inv_reputation SELECT sender, sent, {moves} FROM ("
         # A new invitation: sent once, from no status to its status now.
         "SELECT s.sender, 1 AS sent, NULL AS old, l.status AS new FROM inv_r_sent s "
         "LEFT JOIN inv_r_answered a ON a.inv = s.inv LEFT JOIN inv_r_resp l ON l.pos = a.last "
         "UNION ALL "
         # An older invitation answered now: from its old status to its last one.
-        "SELECT l.sender, 0, a.old_status, l.status FROM inv_r_answered a "
-        "JOIN inv_r_resp l ON l.pos = a.last WHERE a.old_status IS NOT NULL"
-        ") GROUP BY sender "
+        "SELECT i.sender, 0, a.old_status, l.status FROM inv_r_answered a "
+        "JOIN inv_r_resp l ON l.pos = a.last JOIN inv_invitations i ON i.invitation = a.inv "
+        "WHERE a.old_status IS NOT NULL"
+        ") WHERE true "
         "ON CONFLICT (member) DO UPDATE SET sent = sent + excluded.sent, "
         + ", ".join(f"{s} = {s} + excluded.{s}" for s in _COUNTED)
     )
@@ -195,45 +188,49 @@ def _reputation(tx: Tx) -> None:
 
 def _pairs(tx: Tx) -> None:
     """Pending invitation, connection and block of each directed pair the range touched."""
-    # What each invitation sent or answered in the range did to its pair: pending if
-    # unanswered, connected by its acceptance, blocked by its first answer if that was
-    # an ignore or an IDK. An acceptance connects the other way too. One row per pair:
-    # the latest acceptance and the first block win.
+    # One row for what each invitation sent or answered in the range did to its pair:
+    # pending if unanswered, connected by its acceptance, blocked by its first answer
+    # if that was an ignore or an IDK; and one for the other way of each acceptance.
+    # A pair met twice (here or before) keeps the latest connection and the first block;
+    # its pending invitation is the unanswered one, if any.
     tx.run(
-        "INSERT INTO inv_r_pairs SELECT * FROM ("
-        "SELECT i.sender, i.recipient, CASE WHEN a.inv IS NULL THEN i.inv END, "
-        "CASE WHEN l.status = 'accepted' THEN l.pos END, "
-        "CASE WHEN f.status IN ('ignored', 'unknown') THEN f.pos END FROM ("
+        "INSERT INTO inv_pairs SELECT f.sender, f.recipient, f.pending, c.id, "
+        f"b.id, b.type, b.inv, b.pos, {_us('b.at')} FROM ("
+        "SELECT i.sender, i.recipient, CASE WHEN a.inv IS NULL THEN i.inv END AS pending, "
+        "CASE WHEN l.status = 'accepted' THEN l.pos END AS connected, "
+        "CASE WHEN f.status IN ('ignored', 'unknown') THEN f.pos END AS blocked FROM ("
         "SELECT inv, sender, recipient FROM inv_r_sent UNION ALL "
-        "SELECT a.inv, r.sender, r.recipient FROM inv_r_answered a "
-        "JOIN inv_r_resp r ON r.pos = a.first WHERE a.old_status IS NOT NULL) i "
+        "SELECT invitation, sender, recipient FROM inv_r_answered a "
+        "JOIN inv_invitations ON invitation = a.inv WHERE a.old_status IS NOT NULL) i "
         "LEFT JOIN inv_r_answered a ON a.inv = i.inv "
         "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
         "UNION ALL "
-        "SELECT recipient, sender, NULL, pos, NULL FROM inv_r_resp WHERE status = 'accepted'"
-        ") WHERE true ON CONFLICT (sender, recipient) DO UPDATE SET "
-        "pending = coalesce(excluded.pending, pending), "
-        "connected = CASE WHEN connected IS NULL OR excluded.connected > connected "
-        "THEN excluded.connected ELSE connected END, "
-        "blocked = CASE WHEN blocked IS NULL OR excluded.blocked < blocked "
-        "THEN excluded.blocked ELSE blocked END"
-    )
-    # Merged into the stored pairs: a pending invitation answered in the range ends,
-    # a new acceptance replaces the connection, and the first block stays.
-    tx.run(
-        "INSERT INTO inv_pairs SELECT g.sender, g.recipient, g.pending, c.id, "
-        f"b.id, b.type, b.inv, b.pos, {_us('b.at')} FROM inv_r_pairs g "
-        "LEFT JOIN inv_r_resp c ON c.pos = g.connected LEFT JOIN inv_r_resp b ON b.pos = g.blocked "
-        "WHERE true ON CONFLICT (sender, recipient) DO UPDATE SET "
+        "SELECT i.recipient, i.sender, NULL, r.pos, NULL FROM inv_r_resp r "
+        "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'accepted'"
+        ") f LEFT JOIN inv_r_resp c ON c.pos = f.connected "
+        "LEFT JOIN inv_r_resp b ON b.pos = f.blocked "
+        # In key order: B-tree pages are filled in turn rather than touched at random.
+        "WHERE true ORDER BY f.sender, f.recipient "
+        "ON CONFLICT (sender, recipient) DO UPDATE SET "
         "pending = CASE WHEN excluded.pending IS NOT NULL THEN excluded.pending "
         "WHEN inv_pairs.pending IN (SELECT inv FROM inv_r_answered) THEN NULL "
         "ELSE inv_pairs.pending END, "
-        "connected_event = coalesce(excluded.connected_event, inv_pairs.connected_event), "
+        "connected_event = CASE WHEN excluded.connected_event IS NULL "
+        "OR inv_pairs.connected_event IS NULL "
+        "OR (SELECT rowid FROM stored_events WHERE originator_id = excluded.connected_event) > "
+        "(SELECT rowid FROM stored_events WHERE originator_id = inv_pairs.connected_event) "
+        "THEN coalesce(excluded.connected_event, inv_pairs.connected_event) "
+        "ELSE inv_pairs.connected_event END, "
         + ", ".join(
-            f"{column} = CASE WHEN inv_pairs.block_event IS NULL THEN excluded.{column} "
-            f"ELSE inv_pairs.{column} END"
+            f"{column} = CASE WHEN inv_pairs.block_event IS NULL "
+            "OR excluded.block_position < inv_pairs.block_position "
+            f"THEN excluded.{column} ELSE inv_pairs.{column} END"
             for column in (
-                "block_type", "block_invitation", "block_position", "block_us", "block_event"
+                "block_type",
+                "block_invitation",
+                "block_position",
+                "block_us",
+                "block_event",
             )
         )
     )
@@ -242,8 +239,8 @@ def _pairs(tx: Tx) -> None:
 def _standing(tx: Tx, views: Views, after: int, last: int) -> None:
     """The standing rules over the range's IDK reports, appeals and policy changes, in order."""
     reports = tx.all(
-        f"SELECT pos, id, {_us('at')}, inv, sender, recipient FROM inv_r_resp "
-        "WHERE status = 'unknown' ORDER BY pos"
+        f"SELECT r.pos, r.id, {_us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
+        "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'unknown' ORDER BY r.pos"
     )
     others = tx.all(
         f"SELECT rowid, state FROM stored_events WHERE rowid > ? AND rowid <= ? "

@@ -25,7 +25,7 @@ def policy_at(tx: Tx, moment: datetime) -> Policy:
         "SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1",
         (to_us(moment),),
     )
-    return Policy.model_validate_json(row[0]) if row else DEFAULT_POLICY
+    return Policy.from_json(row[0]) if row else DEFAULT_POLICY
 
 
 def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
@@ -67,7 +67,7 @@ def member_at(tx: Tx, member: str, moment: datetime) -> MemberAt:
     )
     policy_json, stored, latest = row if row else (None, None, None)
     return MemberAt(
-        policy=Policy.model_validate_json(policy_json) if policy_json else DEFAULT_POLICY,
+        policy=Policy.from_json(policy_json) if policy_json else DEFAULT_POLICY,
         state=_state_at(tx, member, moment, stored),
         current=latest is None or to_us(moment) >= int(latest),
     )
@@ -90,7 +90,7 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
         if event.at > moment:
             continue
         while next_policy < len(policies) and policies[next_policy][0] < position:
-            policy = Policy.model_validate_json(policies[next_policy][1])
+            policy = Policy.from_json(policies[next_policy][1])
             next_policy += 1
         if isinstance(event, ev.InvitationMarkedUnknown):
             invitation = tx.one(

@@ -387,7 +387,7 @@ class Views:
             if stored_level(state, self.policy) != "good":
                 self._set_standing(member, rules.advance(state, event.at, self.policy))
         self.policy = event.policy.applied_to(self.policy)
-        self._policies.append((position, at_us, self.policy.version, self.policy.model_dump_json()))
+        self._policies.append((position, at_us, self.policy.version, self.policy.to_json()))
 
     def _pair_for_update(self, sender: str, recipient: str) -> Pair:
         pair = self.pair(sender, recipient)
@@ -471,4 +471,4 @@ def stored_level(state: rules.MemberStanding, policy: Policy) -> str:
 
 def load_policy(tx: Tx) -> Policy:
     row = tx.one("SELECT policy FROM inv_policies ORDER BY position DESC LIMIT 1")
-    return Policy.model_validate_json(row[0]) if row else DEFAULT_POLICY
+    return Policy.from_json(row[0]) if row else DEFAULT_POLICY

@@ -104,22 +104,58 @@ def test_catching_up_from_far_behind_takes_the_bulk_path_and_agrees(
 
 HOSTILE = [
     # Ids and handles with quotes, backslashes, unicode; times with fractions, zones, 1950.
-    {"type": "invitation_sent", "id": 'e"1', "at": "1950-03-01T10:00:00.5+02:00",
-     "invitation": 'i"1', "sender": 'a"b', "recipient": "z\\y"},
-    {"type": "invitation_ignored", "id": "e\\2", "at": "1950-03-01T08:00:00.600001Z",
-     "invitation": 'i"1'},
-    {"type": "invitation_marked_unknown", "id": "é3", "at": "1950-03-02T00:00:00Z",
-     "invitation": 'i"1'},
-    {"type": "invitation_sent", "id": "e4", "at": "2024-02-29T23:59:59.999999-05:00",
-     "invitation": "ü", "sender": "z\\y", "recipient": 'a"b', "message": "«hi» \\ \"x\""},
-    {"type": "invitation_accepted", "id": "e5", "at": "2024-03-01T05:00:00.25Z",
-     "invitation": "ü"},
-    {"type": "invitation_sent", "id": "e6", "at": "2024-03-02T00:00:00Z",
-     "invitation": "日本", "sender": "m1", "recipient": 'a"b'},
-    {"type": "invitation_withdrawn", "id": "e7", "at": "2024-03-02T00:00:01Z",
-     "invitation": "日本"},
-    {"type": "invitation_sent", "id": "e8", "at": "2024-03-03T00:00:00Z",
-     "invitation": "i8", "sender": "m1", "recipient": 'a"b'},
+    {
+        "type": "invitation_sent",
+        "id": 'e"1',
+        "at": "1950-03-01T10:00:00.5+02:00",
+        "invitation": 'i"1',
+        "sender": 'a"b',
+        "recipient": "z\\y",
+    },
+    {
+        "type": "invitation_ignored",
+        "id": "e\\2",
+        "at": "1950-03-01T08:00:00.600001Z",
+        "invitation": 'i"1',
+    },
+    {
+        "type": "invitation_marked_unknown",
+        "id": "é3",
+        "at": "1950-03-02T00:00:00Z",
+        "invitation": 'i"1',
+    },
+    {
+        "type": "invitation_sent",
+        "id": "e4",
+        "at": "2024-02-29T23:59:59.999999-05:00",
+        "invitation": "ü",
+        "sender": "z\\y",
+        "recipient": 'a"b',
+        "message": '«hi» \\ "x"',
+    },
+    {"type": "invitation_accepted", "id": "e5", "at": "2024-03-01T05:00:00.25Z", "invitation": "ü"},
+    {
+        "type": "invitation_sent",
+        "id": "e6",
+        "at": "2024-03-02T00:00:00Z",
+        "invitation": "日本",
+        "sender": "m1",
+        "recipient": 'a"b',
+    },
+    {
+        "type": "invitation_withdrawn",
+        "id": "e7",
+        "at": "2024-03-02T00:00:01Z",
+        "invitation": "日本",
+    },
+    {
+        "type": "invitation_sent",
+        "id": "e8",
+        "at": "2024-03-03T00:00:00Z",
+        "invitation": "i8",
+        "sender": "m1",
+        "recipient": 'a"b',
+    },
 ]
 
 
@@ -140,5 +176,7 @@ def test_quotes_backslashes_unicode_and_odd_times_survive_the_sql_path(
     ignored_at = to_us(datetime(1950, 3, 1, 8, 0, 0, 600001, tzinfo=UTC))
     assert ('a"b', "z\\y", None, ignored_at) in pairs
     with book.store.read() as tx:
-        assert tx.all("SELECT sender, recipient, pending, block_us FROM inv_pairs "
-                      "ORDER BY 1, 2") == pairs
+        assert (
+            tx.all("SELECT sender, recipient, pending, block_us FROM inv_pairs ORDER BY 1, 2")
+            == pairs
+        )
