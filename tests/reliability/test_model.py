@@ -42,7 +42,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from ledger import events as ev
 from ledger.application import Appended, Ledger
 from ledger.errors import BadInput, RuleViolation, UnknownId
-from projections import queries, rebuild
+from projections import bulk, queries, rebuild
+from projections.views import Views
 
 MEMBERS = ("ana", "ben", "cy", "dee", "eli")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -764,6 +765,18 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert rebuilt.fingerprints == incremental, (
                     "an in-place rebuild differs from the incremental views"
                 )
+                for size in (1, 3):  # the SQL path merging range into range
+                    rebuild.clear(self.book.store)
+                    end = rebuild.last_position(self.book.store)
+                    done = False
+                    while not done:
+                        with self.book.store.write() as tx:
+                            views = Views(tx)
+                            bulk.apply_range(tx, views, min(end, views.position + size))
+                            done = views.position >= end
+                    assert rebuild.fingerprints(self.book.store) == incremental, (
+                        f"the SQL path in ranges of {size} differs from the incremental views"
+                    )
         finally:
             self.book.close()
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -776,7 +789,7 @@ if os.environ.get("INVLEDGER_MODEL_SHRINK") == "1":
     _PHASES.append(Phase.shrink)
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=30,
+    max_examples=int(os.environ.get("INVLEDGER_MODEL_EXAMPLES", "30")),
     phases=_PHASES,
     stateful_step_count=40,
     deadline=None,
