@@ -200,7 +200,6 @@ class SQLiteStore:
             # never corrupts; only a power cut may lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA cache_size=-65536")
-            conn.execute("PRAGMA temp_store=MEMORY")  # the bulk catch-up's working tables
             yield conn
 
     @contextmanager
