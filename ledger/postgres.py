@@ -21,7 +21,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
-from ledger.schema import SCHEMA_VERSION, STATEMENTS
+from ledger.schema import SCHEMA_VERSION, STATEMENTS, upgrade_statements
 from ledger.store import Record
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
@@ -207,6 +207,8 @@ class PostgresStore:
                         f"{self.where} was written by a newer invledger (schema {row[0]}; this "
                         f"version reads schema {SCHEMA_VERSION}): upgrade invledger"
                     )
+                if row and int(row[0]) < SCHEMA_VERSION:
+                    self._upgrade()
         if not exists:
             for attempt in range(3):
                 try:
@@ -228,6 +230,18 @@ class PostgresStore:
                 )
         else:
             self.datastore.register_type_adapters()
+
+    def _upgrade(self) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction():
+            library_cursor = conn.cursor()
+            # Serialized with writers (their lock) and with other upgrading processes.
+            for statement in self.recorder.lock_table_statements:
+                library_cursor.execute(statement)
+            cursor = conn.cursor(row_factory=tuple_row)
+            cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
+            row = cursor.fetchone()
+            for statement in upgrade_statements(int(row[0]) if row else SCHEMA_VERSION):
+                cursor.execute(statement)
 
     @contextmanager
     def write(self) -> Iterator[PostgresTx]:

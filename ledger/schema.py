@@ -8,7 +8,10 @@ the epoch (UTC): exact, and ordered the same way as the moments they name.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+# 2: inv_standing.level is the level of the member's open episode (it was the level
+#    under the policy in force when the row was written, which a later policy change
+#    could leave stale).
+SCHEMA_VERSION = 2
 VIEWS_TRACKING_KEY = "views"
 
 # Tables in the order a rebuild clears them.
@@ -68,7 +71,8 @@ STATEMENTS = (
         unknown BIGINT NOT NULL,
         withdrawn BIGINT NOT NULL)""",
     # The standing rules' state of each member who was ever reported or appealed,
-    # as of the last event about them; `level` is the level at that moment.
+    # as of the last event about them; `level` is the level of their open episode
+    # ('good' when none is open: then they are in good standing under any policy).
     """CREATE TABLE IF NOT EXISTS inv_standing (
         member TEXT PRIMARY KEY,
         level TEXT NOT NULL,
@@ -86,3 +90,19 @@ STATEMENTS = (
         version BIGINT NOT NULL,
         policy TEXT NOT NULL)""",
 )
+
+
+def upgrade_statements(version: int) -> list[str]:
+    """What brings the tables of an older schema to this one, in one transaction.
+
+    Every change so far is in the views: they are emptied (with their tracking and
+    latest time), and the next command rebuilds them from the log, which never changes.
+    """
+    if version >= SCHEMA_VERSION:
+        return []
+    return [
+        *(f"DELETE FROM {table}" for table in VIEW_TABLES),
+        "DELETE FROM inv_tracking",
+        "DELETE FROM inv_meta WHERE key = 'latest_at_us'",
+        f"UPDATE inv_meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'",
+    ]

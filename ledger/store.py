@@ -21,7 +21,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger.errors import StorageError
-from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY
+from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
 
 DEFAULT_DB = "invledger.db"
 # A stored event as the library's table holds it: originator id (the event id),
@@ -168,6 +168,8 @@ class SQLiteStore:
                         f"{path} was written by a newer invledger (schema {version}; this "
                         f"version reads schema {SCHEMA_VERSION}): upgrade invledger"
                     )
+                elif version < SCHEMA_VERSION:
+                    self._upgrade(conn)
         except StorageError:
             raise
         except (sqlite3.Error, PersistenceError) as error:
@@ -186,6 +188,17 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO inv_meta VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Under the write lock, again: another process may have upgraded meanwhile.
+            for statement in upgrade_statements(_sqlite_schema_version(conn) or SCHEMA_VERSION):
+                conn.execute(statement)
             conn.commit()
         except BaseException:
             conn.rollback()

@@ -13,11 +13,12 @@ The result is the same rows the event-by-event path writes (the replay tests
 compare both), and it lands in the caller's transaction with the tracking
 position, so a crash still leaves the views at a range boundary.
 
-SQLite only: elsewhere the event-by-event path runs.
+SQLite 3.38 or later only: elsewhere the event-by-event path runs.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from ledger import events as ev
@@ -46,7 +47,8 @@ _DECODED = tuple(
 
 
 def supported(tx: Tx) -> bool:
-    return getattr(tx, "dialect", None) == "sqlite"
+    # unixepoch() came with SQLite 3.38 (UPDATE ... FROM with 3.33).
+    return getattr(tx, "dialect", None) == "sqlite" and sqlite3.sqlite_version_info >= (3, 38)
 
 
 def _field(name: str) -> str:
@@ -102,7 +104,9 @@ def apply_range(tx: Tx, views: Views, last: int) -> int:
         for table in _TEMP_TABLES:
             tx.run(f"DROP TABLE IF EXISTS temp.{table}")
     if latest and latest[0] is not None:
-        views._latest_us = max(views._latest_us, int(latest[0]))
+        at_us = int(latest[0])
+        if views._latest_us is None or at_us > views._latest_us:
+            views._latest_us = at_us
     views.position = last
     count = tx.one(
         "SELECT count(*) FROM stored_events WHERE rowid > ? AND rowid <= ?", (after, last)

@@ -52,6 +52,7 @@ def clear(store: Store) -> None:
         for table in VIEW_TABLES:
             tx.run(f"DELETE FROM {table}")
         tx.run("DELETE FROM inv_tracking")
+        tx.run("DELETE FROM inv_meta WHERE key = 'latest_at_us'")
 
 
 def rebuild(store: Store, progress: Progress | None = None) -> Rebuilt:

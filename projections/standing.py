@@ -526,6 +526,18 @@ def _now(state: MemberStanding, at: datetime) -> datetime:
 # expiry closes the restriction before a warning may open.
 
 
+def open_level(state: MemberStanding) -> str:
+    """The level of the member's open episode, or 'good' when none is open.
+
+    It depends on no policy and no moment: a member without an open episode is in
+    good standing at every later moment under every policy (only an open episode
+    can end or turn into another), so it is what an index of members to revisit
+    can rely on.
+    """
+    episode = _open_episode(state)
+    return "good" if episode is None else episode.level
+
+
 def _open_episode(state: MemberStanding) -> Episode | None:
     episodes = state.episodes
     if episodes and episodes[-1].ended_at is None:

@@ -155,7 +155,7 @@ class Views:
         self._dirty: dict[str, set[Any]] = {name: set() for name in _UPSERT}
         self._inputs: list[tuple[str, int]] = []
         self._policies: list[tuple[int, int, int, str]] = []
-        self._latest_us = 0  # the latest event time applied in this transaction
+        self._latest_us: int | None = None  # the latest event time applied here
         self.unflushed = 0  # events applied since the last flush
 
     # Loading -----------------------------------------------------------------
@@ -270,7 +270,8 @@ class Views:
     def apply(self, event: ev.Event, position: int) -> None:
         """Change the views by one stored event. Events arrive in log order, each once."""
         at_us = to_us(event.at)
-        self._latest_us = max(self._latest_us, at_us)
+        if self._latest_us is None or at_us > self._latest_us:
+            self._latest_us = at_us
         if isinstance(event, ev.InvitationSent):
             self._sent(event, at_us)
         elif isinstance(event, ev.AppealFiled):
@@ -379,12 +380,13 @@ class Views:
 
     def _policy_changed(self, event: ev.PolicyChanged, position: int, at_us: int) -> None:
         # Time-driven changes up to this moment happen under the old policy: bring
-        # every member who is not in good standing to it before switching.
+        # every member with an open episode to it before switching. The same members
+        # whatever is in memory: the stored level is the open episode's (see open_level).
         rows = self.tx.all("SELECT member FROM inv_standing WHERE level <> 'good'")
         self._load_standing({member for (member,) in rows} - self.standing.keys())
         for member, state in list(self.standing.items()):
-            # Only a member who is not in good standing can change by time alone.
-            if stored_level(state, self.policy) != "good":
+            # Only a member with an open episode can change by time alone.
+            if rules.open_level(state) != "good":
                 self._set_standing(member, rules.advance(state, event.at, self.policy))
         self.policy = event.policy.applied_to(self.policy)
         self._policies.append((position, at_us, self.policy.version, self.policy.to_json()))
@@ -422,7 +424,7 @@ class Views:
             standing_rows = []
             for member in dirty["inv_standing"]:
                 state = self.standing[member]
-                level = stored_level(state, self.policy)
+                level = rules.open_level(state)
                 standing_rows.append((member, level, json.dumps(state.to_json())))
             tx.many(_UPSERT["inv_standing"], standing_rows)
         if self._inputs:
@@ -434,7 +436,7 @@ class Views:
             tx.many(
                 "INSERT INTO inv_policies VALUES (?,?,?,?) ON CONFLICT DO NOTHING", self._policies
             )
-        if self._latest_us:
+        if self._latest_us is not None:
             # Queries at or after this moment can read the views as they are.
             tx.run(
                 "INSERT INTO inv_meta VALUES ('latest_at_us', ?) ON CONFLICT (key) DO UPDATE "
@@ -460,13 +462,6 @@ class Views:
         self.appeals.clear()
         self.reputation.clear()
         self.standing.clear()
-
-
-def stored_level(state: rules.MemberStanding, policy: Policy) -> str:
-    """The level at the member's last judged moment: 'good' rows are never revisited."""
-    if state.clock is None:
-        return "good"
-    return rules.view(state, state.clock, policy).level
 
 
 def load_policy(tx: Tx) -> Policy:

@@ -180,3 +180,72 @@ def test_quotes_backslashes_unicode_and_odd_times_survive_the_sql_path(
             tx.all("SELECT sender, recipient, pending, block_us FROM inv_pairs ORDER BY 1, 2")
             == pairs
         )
+
+
+def latest_at_us(book: Ledger) -> str | None:
+    with book.store.read() as tx:
+        row = tx.one("SELECT value FROM inv_meta WHERE key = 'latest_at_us'")
+    return row[0] if row else None
+
+
+def test_the_sql_path_records_the_latest_event_time_like_the_event_by_event_path(
+    sqlite_url: str, history: Path
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    expected = latest_at_us(book)
+    assert expected is not None
+
+    bulk_in_ranges(book, 777)
+
+    assert latest_at_us(book) == expected
+
+
+# A warning opened under warn_at=2, a looser policy (warn_at=5), then a stricter one
+# again: whether the member stands warned must not depend on where a range ends.
+LOOSER_THEN_STRICTER = [
+    {"id": "p2", "type": "policy_changed", "at": "2025-01-01T00:00:00Z",
+     "policy": {"version": 2, "warn_at": 2}},
+    {"id": "s1", "type": "invitation_sent", "at": "2025-01-02T00:00:00Z",
+     "invitation": "i1", "sender": "m", "recipient": "a"},
+    {"id": "s2", "type": "invitation_sent", "at": "2025-01-02T00:00:00Z",
+     "invitation": "i2", "sender": "m", "recipient": "b"},
+    {"id": "u1", "type": "invitation_marked_unknown", "at": "2025-01-03T00:00:00Z",
+     "invitation": "i1"},
+    {"id": "u2", "type": "invitation_marked_unknown", "at": "2025-01-03T00:00:00Z",
+     "invitation": "i2"},
+    {"id": "p3", "type": "policy_changed", "at": "2025-01-04T00:00:00Z",
+     "policy": {"version": 3, "warn_at": 5}},
+    {"id": "p4", "type": "policy_changed", "at": "2025-01-05T00:00:00Z",
+     "policy": {"version": 4, "warn_at": 2}},
+    {"id": "p5", "type": "policy_changed", "at": "2025-03-01T00:00:00Z",
+     "policy": {"version": 5, "window_days": 31}},
+]
+
+
+def test_policy_changes_judge_the_same_members_however_the_log_is_split(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "policies.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in LOOSER_THEN_STRICTER))
+    book = event_by_event(sqlite_url, path)
+    expected = rebuild.fingerprints(book.store)
+    with book.store.read() as tx:
+        level = tx.one("SELECT level FROM inv_standing WHERE member = 'm'")
+    # The warning is open until the window passes it, at p5 (judged under window_days=30).
+    assert level == ("good",)
+
+    for size in (1, 2, 3, 5, 6, 7):
+        for start in range(len(LOOSER_THEN_STRICTER)):
+            bulk_in_ranges(book, size, start=start)
+            assert rebuild.fingerprints(book.store) == expected, (size, start)
+
+
+def test_appending_one_by_one_gives_the_rows_of_an_import(sqlite_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "policies.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in LOOSER_THEN_STRICTER))
+    imported = rebuild.fingerprints(event_by_event(sqlite_url, path).store)
+    one_by_one = Ledger(str(tmp_path / "appended.db"))
+    for fields in LOOSER_THEN_STRICTER:
+        one_by_one.record(fields)
+
+    assert rebuild.fingerprints(one_by_one.store) == imported
