@@ -28,7 +28,7 @@ from projections import standing as rules
 from projections.views import Views
 
 # Events per range: bounds the temporary tables (and so memory) of one range.
-RANGE = 250_000
+RANGE = 500_000
 # Below this many events behind, the event-by-event path is cheaper than the setup.
 WORTH_IT = 2_000
 
