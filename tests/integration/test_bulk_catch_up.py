@@ -249,3 +249,16 @@ def test_appending_one_by_one_gives_the_rows_of_an_import(sqlite_url: str, tmp_p
         one_by_one.record(fields)
 
     assert rebuild.fingerprints(one_by_one.store) == imported
+
+
+def test_an_sqlite_older_than_3_38_catches_up_event_by_event(
+    sqlite_url: str, history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    expected = rebuild.fingerprints(book.store)
+    monkeypatch.setattr(bulk.sqlite3, "sqlite_version_info", (3, 37, 2))
+    monkeypatch.setattr(bulk, "apply_range", lambda *args: pytest.fail("took the SQL path"))
+
+    rebuilt = rebuild.rebuild(book.store)
+
+    assert rebuilt.fingerprints == expected
