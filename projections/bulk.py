@@ -19,6 +19,7 @@ SQLite 3.38 or later only: elsewhere the event-by-event path runs.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from ledger import events as ev
@@ -78,23 +79,43 @@ _SETUP = (
 _TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered")
 
 
-def apply_range(tx: Tx, views: Views, last: int) -> int:
+def apply_range(
+    tx: Tx, views: Views, last: int, progress: Callable[[int], None] | None = None
+) -> int:
     """Apply the events after `views.position` up to `last` to the views, in this transaction.
 
     Flushes `views` (rows, tracking) at the end; returns how many events the range held.
+    `progress` is told the range's events in parts as its steps finish (they sum to it).
     """
     after = views.position
     if last <= after:
         return 0
+    found = tx.one(
+        "SELECT count(*) FROM stored_events WHERE rowid > ? AND rowid <= ?", (after, last)
+    )
+    count = int(found[0]) if found else 0
+    told = 0
+
+    def done(share: float) -> None:  # `share` of the range's work is done by now
+        nonlocal told
+        if progress is not None and int(count * share) > told:
+            progress(int(count * share) - told)
+            told = int(count * share)
+
     views.flush()
     views.forget()
     for statement in _SETUP:
         tx.run(statement)
     try:
+        # The shares are each step's usual part of the time.
         _extract(tx, after, last)
+        done(0.25)
         _invitations(tx)
+        done(0.35)
         _reputation(tx)
+        done(0.5)
         _pairs(tx)
+        done(0.8)
         latest = tx.one(
             f"SELECT max(m) FROM (SELECT max({_us('at')}) AS m FROM inv_r_sent "
             f"UNION ALL SELECT max({_us('at')}) FROM inv_r_resp)"
@@ -108,12 +129,10 @@ def apply_range(tx: Tx, views: Views, last: int) -> int:
         if views._latest_us is None or at_us > views._latest_us:
             views._latest_us = at_us
     views.position = last
-    count = tx.one(
-        "SELECT count(*) FROM stored_events WHERE rowid > ? AND rowid <= ?", (after, last)
-    )
     views.flush()
     views.forget()
-    return int(count[0]) if count else 0
+    done(1.0)
+    return count
 
 
 def _extract(tx: Tx, after: int, last: int) -> None:

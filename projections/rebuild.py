@@ -83,9 +83,7 @@ def feed(
             views = Views(out)
             if source is target and until is None and policy is None and bulk.supported(out):
                 end = out.next_position() - 1
-                done = bulk.apply_range(out, views, min(end, views.position + bulk.RANGE))
-                if progress and done:
-                    progress(done)
+                done = bulk.apply_range(out, views, min(end, views.position + bulk.RANGE), progress)
                 applied += done
                 if views.position >= end:
                     return applied

@@ -203,22 +203,58 @@ def test_the_sql_path_records_the_latest_event_time_like_the_event_by_event_path
 # A warning opened under warn_at=2, a looser policy (warn_at=5), then a stricter one
 # again: whether the member stands warned must not depend on where a range ends.
 LOOSER_THEN_STRICTER = [
-    {"id": "p2", "type": "policy_changed", "at": "2025-01-01T00:00:00Z",
-     "policy": {"version": 2, "warn_at": 2}},
-    {"id": "s1", "type": "invitation_sent", "at": "2025-01-02T00:00:00Z",
-     "invitation": "i1", "sender": "m", "recipient": "a"},
-    {"id": "s2", "type": "invitation_sent", "at": "2025-01-02T00:00:00Z",
-     "invitation": "i2", "sender": "m", "recipient": "b"},
-    {"id": "u1", "type": "invitation_marked_unknown", "at": "2025-01-03T00:00:00Z",
-     "invitation": "i1"},
-    {"id": "u2", "type": "invitation_marked_unknown", "at": "2025-01-03T00:00:00Z",
-     "invitation": "i2"},
-    {"id": "p3", "type": "policy_changed", "at": "2025-01-04T00:00:00Z",
-     "policy": {"version": 3, "warn_at": 5}},
-    {"id": "p4", "type": "policy_changed", "at": "2025-01-05T00:00:00Z",
-     "policy": {"version": 4, "warn_at": 2}},
-    {"id": "p5", "type": "policy_changed", "at": "2025-03-01T00:00:00Z",
-     "policy": {"version": 5, "window_days": 31}},
+    {
+        "id": "p2",
+        "type": "policy_changed",
+        "at": "2025-01-01T00:00:00Z",
+        "policy": {"version": 2, "warn_at": 2},
+    },
+    {
+        "id": "s1",
+        "type": "invitation_sent",
+        "at": "2025-01-02T00:00:00Z",
+        "invitation": "i1",
+        "sender": "m",
+        "recipient": "a",
+    },
+    {
+        "id": "s2",
+        "type": "invitation_sent",
+        "at": "2025-01-02T00:00:00Z",
+        "invitation": "i2",
+        "sender": "m",
+        "recipient": "b",
+    },
+    {
+        "id": "u1",
+        "type": "invitation_marked_unknown",
+        "at": "2025-01-03T00:00:00Z",
+        "invitation": "i1",
+    },
+    {
+        "id": "u2",
+        "type": "invitation_marked_unknown",
+        "at": "2025-01-03T00:00:00Z",
+        "invitation": "i2",
+    },
+    {
+        "id": "p3",
+        "type": "policy_changed",
+        "at": "2025-01-04T00:00:00Z",
+        "policy": {"version": 3, "warn_at": 5},
+    },
+    {
+        "id": "p4",
+        "type": "policy_changed",
+        "at": "2025-01-05T00:00:00Z",
+        "policy": {"version": 4, "warn_at": 2},
+    },
+    {
+        "id": "p5",
+        "type": "policy_changed",
+        "at": "2025-03-01T00:00:00Z",
+        "policy": {"version": 5, "window_days": 31},
+    },
 ]
 
 
@@ -262,3 +298,17 @@ def test_an_sqlite_older_than_3_38_catches_up_event_by_event(
     rebuilt = rebuild.rebuild(book.store)
 
     assert rebuilt.fingerprints == expected
+
+
+def test_a_replay_reports_progress_within_each_range_and_in_total_every_event(
+    sqlite_url: str, history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    monkeypatch.setattr(bulk, "RANGE", 2500)
+    parts: list[int] = []
+
+    rebuilt = rebuild.rebuild(book.store, progress=parts.append)
+
+    assert sum(parts) == rebuilt.events == rebuild.last_position(book.store)
+    ranges = -(-rebuilt.events // 2500)
+    assert len(parts) >= 4 * ranges  # several steps of each range, not one jump per range

@@ -42,10 +42,19 @@ def test_a_history_before_1970_records_its_latest_time_so_past_moments_are_refol
     ledger_url: str,
 ) -> None:
     book = Ledger(ledger_url)
-    book.record({"type": "invitation_sent", "id": "e1", "at": "1950-01-01T00:00:00Z",
-                 "invitation": "i1", "sender": "a", "recipient": "b"})
-    book.record({"type": "invitation_ignored", "id": "e2", "at": "1950-06-01T00:00:00Z",
-                 "invitation": "i1"})
+    book.record(
+        {
+            "type": "invitation_sent",
+            "id": "e1",
+            "at": "1950-01-01T00:00:00Z",
+            "invitation": "i1",
+            "sender": "a",
+            "recipient": "b",
+        }
+    )
+    book.record(
+        {"type": "invitation_ignored", "id": "e2", "at": "1950-06-01T00:00:00Z", "invitation": "i1"}
+    )
 
     with book.store.read() as tx:
         assert queries.latest_time(tx) == datetime(1950, 6, 1, tzinfo=UTC)
