@@ -28,7 +28,9 @@ from ledger.store import Tx
 from projections import standing as rules
 from projections.views import Views
 
-# Events per range: bounds the temporary tables (and so memory) of one range.
+# Events per range (one transaction): bounds the working tables of a range, which live
+# in SQLite's temporary files, not in memory. Larger ranges cost less on long logs:
+# each range rewrites pages across the pair and reputation trees.
 RANGE = 500_000
 # Below this many events behind, the event-by-event path is cheaper than the setup.
 WORTH_IT = 2_000
