@@ -157,7 +157,9 @@ def replay(
             sys.exit(1)
         return
     bar = ProgressLine("replaying", total)
-    result = rebuild.rebuild(store, progress=bar.advance)
+    result = rebuild.rebuild(
+        store, progress=bar.advance, fingerprinting=lambda: bar.say("fingerprinting the views")
+    )
     elapsed = bar.finish()
     _print_replay(
         {

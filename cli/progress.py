@@ -37,6 +37,12 @@ class ProgressLine:
         sys.stderr.write(text + "   ")
         sys.stderr.flush()
 
+    def say(self, text: str) -> None:
+        """Replace the line with a note on what the work does now (a step without a count)."""
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[K{self.label}: {text}")
+            sys.stderr.flush()
+
     def finish(self) -> float:
         elapsed = time.monotonic() - self.started
         if self.enabled:

@@ -55,10 +55,17 @@ def clear(store: Store) -> None:
         tx.run("DELETE FROM inv_meta WHERE key = 'latest_at_us'")
 
 
-def rebuild(store: Store, progress: Progress | None = None) -> Rebuilt:
-    """Clear every view and apply the whole log again."""
+def rebuild(
+    store: Store,
+    progress: Progress | None = None,
+    fingerprinting: Callable[[], None] | None = None,
+) -> Rebuilt:
+    """Clear every view and apply the whole log again; `fingerprinting` is told when the
+    views are done and their fingerprints begin (they read every row back)."""
     clear(store)
     applied = feed(store, store, progress=progress)
+    if fingerprinting is not None:
+        fingerprinting()
     return Rebuilt(applied, last_position(store), fingerprints(store))
 
 
