@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ledger.moments import to_us
+from ledger.moments import from_us, to_us
 from ledger.policy import DEFAULT_POLICY, Policy
 from projections import standing as standing_rules
 
@@ -82,16 +82,29 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
         "JOIN stored_events s ON s.rowid = i.position WHERE i.member = ? ORDER BY i.position",
         (member,),
     )
-    policies = tx.all("SELECT position, policy FROM inv_policies ORDER BY position")
-    policy, next_policy = DEFAULT_POLICY, 0
+    # The policy changes of that moment, in log order, as the views met them: each first
+    # brings a member with an open episode to its time under the policy it replaces.
+    changes = tx.all(
+        "SELECT position, at_us, policy FROM inv_policies WHERE at_us <= ? ORDER BY position",
+        (to_us(moment),),
+    )
+    policy, next_change = DEFAULT_POLICY, 0
     state = standing_rules.new_standing(member)
+
+    def changes_before(position: float) -> None:
+        nonlocal policy, state, next_change
+        while next_change < len(changes) and changes[next_change][0] < position:
+            _, at_us, text = changes[next_change]
+            if standing_rules.open_level(state) != "good":
+                state = standing_rules.advance(state, from_us(at_us), policy)
+            policy = Policy.from_json(text)
+            next_change += 1
+
     for position, data in inputs:
         event = ev.decode(bytes(data))
         if event.at > moment:
             continue
-        while next_policy < len(policies) and policies[next_policy][0] < position:
-            policy = Policy.from_json(policies[next_policy][1])
-            next_policy += 1
+        changes_before(position)
         if isinstance(event, ev.InvitationMarkedUnknown):
             invitation = tx.one(
                 "SELECT recipient FROM inv_invitations WHERE invitation = ?", (event.invitation,)
@@ -115,4 +128,5 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
                 position,
                 policy,
             )
+    changes_before(float("inf"))
     return state

@@ -1,0 +1,108 @@
+"""A question about a past moment gets the answer a ledger of only the events until then gives.
+
+The full ledger answers `--at T` from its views (refolding a member's inputs when T
+is before their latest one); the oracle is a scratch rebuild of the events at or
+before T (`rebuild.feed(..., until=T)`), asked the same question at T.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli.render import plain
+from ledger.application import Ledger
+from ledger.simulation import simulate
+from ledger.store import Store
+from projections import queries, rebuild
+
+START = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def day(n: float) -> datetime:
+    return START + timedelta(days=n)
+
+
+def answers(store: Store, moment: datetime, members: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    with store.read() as tx:
+        for member in members:
+            found[f"status {member}"] = plain(queries.status(tx, member, moment))
+            found[f"audit {member}"] = plain(queries.audit(tx, member, moment))
+            found[f"blocks {member}"] = plain(queries.blocks(tx, member, moment))
+        found["restricted"] = plain(queries.restricted(tx, moment))
+        found["appeals"] = plain(queries.appeals(tx, moment, False, False))
+    return found
+
+
+def assert_past_moments_agree(book: Ledger, moments: list[datetime], members: list[str]) -> None:
+    for moment in moments:
+        with rebuild.scratch() as space:
+            rebuild.feed(book.store, space, until=moment)
+            expected = answers(space, moment, members)
+        got = answers(book.store, moment, members)
+        for key in expected:
+            assert got[key] == expected[key], (moment, key)
+
+
+def history_of(tmp_path: Path, events: list[dict[str, Any]]) -> Ledger:
+    book = Ledger(str(tmp_path / "ledger.db"))
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(e, default=str) + "\n" for e in events))
+    with path.open("rb") as lines:
+        book.import_lines(lines)
+    return book
+
+
+def test_a_wider_window_after_a_warning_has_left_it_does_not_revive_it_in_the_past(
+    tmp_path: Path,
+) -> None:
+    events: list[dict[str, Any]] = []
+    for i in range(6):  # five reports: warned on day 5; the sixth comes on day 50
+        at = day(1 + i) if i < 5 else day(50)
+        events += [
+            {
+                "type": "invitation_sent",
+                "id": f"s{i}",
+                "at": at.isoformat(),
+                "invitation": f"i{i}",
+                "sender": "alice",
+                "recipient": f"r{i}",
+            },
+            {
+                "type": "invitation_marked_unknown",
+                "id": f"u{i}",
+                "at": at.isoformat(),
+                "invitation": f"i{i}",
+            },
+        ]
+    # The warning leaves the 30-day window on day 31; on day 35 the window widens to 45.
+    events.insert(
+        10,
+        {
+            "type": "policy_changed",
+            "id": "p2",
+            "at": day(35).isoformat(),
+            "policy": {"version": 2, "window_days": 45},
+        },
+    )
+    book = history_of(tmp_path, events)
+
+    with book.store.read() as tx:
+        assert queries.status(tx, "alice", day(40)).standing == "good"
+    assert_past_moments_agree(book, [day(n) for n in (4, 5, 30, 31, 35, 36, 40, 49)], ["alice"])
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_past_moments_of_a_simulated_history_with_policy_changes(tmp_path: Path, seed: int) -> None:
+    events = list(simulate(40, 400, seed=seed, policy_changes=True))
+    book = history_of(tmp_path, events)
+    times = sorted({datetime.fromisoformat(e["at"].replace("Z", "+00:00")) for e in events})
+    chosen = times[:: max(1, len(times) // 12)]
+    moments = [t + d for t in chosen for d in (timedelta(0), timedelta(microseconds=-1))]
+    members = sorted({e["sender"] for e in events if e["type"] == "invitation_sent"})[:15]
+    assert_past_moments_agree(book, moments, members)
