@@ -28,8 +28,6 @@ _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the table
 
 
 class PostgresTx:
-    dialect = "postgresql"
-
     def __init__(
         self, cursor: Any, library_cursor: Any, recorder: PostgresApplicationRecorder
     ) -> None:

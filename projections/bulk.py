@@ -13,8 +13,7 @@ The result is the same rows the event-by-event path writes (the replay tests
 compare both), and it lands in the caller's transaction with the tracking
 position, so a crash still leaves the views at a range boundary.
 
-SQLite (3.38 or later) and PostgreSQL: the same statements but for how JSON and
-times are read, and PostgreSQL's need of one row per pair before an upsert.
+SQLite 3.38 or later only: elsewhere the event-by-event path runs.
 """
 
 from __future__ import annotations
@@ -51,58 +50,34 @@ _DECODED = tuple(
 
 
 def supported(tx: Tx) -> bool:
-    dialect = getattr(tx, "dialect", None)
     # unixepoch() came with SQLite 3.38 (UPDATE ... FROM with 3.33).
-    return dialect == "postgresql" or (
-        dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 38)
+    return getattr(tx, "dialect", None) == "sqlite" and sqlite3.sqlite_version_info >= (3, 38)
+
+
+def _field(name: str) -> str:
+    return f"json_extract(state, '$.{name}')"
+
+
+def _us(at: str) -> str:
+    """SQL for the microseconds of an `at` column, as format_time writes it:
+    'YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z' in UTC."""
+    return (
+        f"(unixepoch(substr({at}, 1, 19)) * 1000000 + CASE WHEN length({at}) > 20 "
+        f"THEN CAST(substr(substr({at}, 21, length({at}) - 21) || '000000', 1, 6) AS INTEGER) "
+        "ELSE 0 END)"
     )
 
 
-class _Sql:
-    """What differs between the two databases; everything else is the same SQL."""
-
-    def __init__(self, tx: Tx) -> None:
-        self.pg = getattr(tx, "dialect", None) == "postgresql"
-
-    def events(self, columns: str, topics: str) -> str:
-        """SELECT `columns` of the range's events of `topics`; `j(name)` names a JSON field."""
-        where = f"WHERE rowid > ? AND rowid <= ? AND topic {topics}"
-        if self.pg:  # decode each row's JSON once, then read its fields
-            return (
-                f"SELECT {columns} FROM (SELECT rowid, topic, originator_id, "
-                f"convert_from(state, 'UTF8')::jsonb AS j FROM stored_events {where}) e"
-            )
-        return f"SELECT {columns} FROM stored_events {where}"
-
-    def j(self, name: str) -> str:
-        return f"(j ->> '{name}')" if self.pg else f"json_extract(state, '$.{name}')"
-
-    def us(self, at: str) -> str:
-        """The microseconds of an `at` column, as format_time writes it:
-        'YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z' in UTC."""
-        if self.pg:
-            return f"(EXTRACT(EPOCH FROM CAST({at} AS timestamptz)) * 1000000)::bigint"
-        return (
-            f"(unixepoch(substr({at}, 1, 19)) * 1000000 + CASE WHEN length({at}) > 20 "
-            f"THEN CAST(substr(substr({at}, 21, length({at}) - 21) || '000000', 1, 6) AS INTEGER) "
-            "ELSE 0 END)"
-        )
-
-    def setup(self) -> list[str]:
-        key = "BIGINT PRIMARY KEY" if self.pg else "INTEGER PRIMARY KEY"
-        keyed = "" if self.pg else " WITHOUT ROWID"
-        return [
-            # The sends and responses of the range, one row each.
-            f"CREATE TEMP TABLE inv_r_sent (pos {key}, inv TEXT, sender TEXT, "
-            "recipient TEXT, at TEXT)",
-            f"CREATE TEMP TABLE inv_r_resp (pos {key}, inv TEXT, id TEXT, at TEXT, "
-            "status TEXT, type TEXT)",
-            # Per answered invitation: its first and last response and its IDK in the range.
-            "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first BIGINT, last BIGINT, "
-            f"unknown BIGINT, old_status TEXT){keyed}",
-        ]
-
-
+_SETUP = (
+    # The sends and responses of the range, one row each.
+    "CREATE TEMP TABLE inv_r_sent (pos INTEGER PRIMARY KEY, inv TEXT, sender TEXT, "
+    "recipient TEXT, at TEXT)",
+    "CREATE TEMP TABLE inv_r_resp (pos INTEGER PRIMARY KEY, inv TEXT, id TEXT, at TEXT, "
+    "status TEXT, type TEXT)",
+    # Per answered invitation: its first and last response and its IDK in the range.
+    "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, "
+    "unknown INTEGER, old_status TEXT) WITHOUT ROWID",
+)
 _TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered")
 
 
@@ -113,7 +88,6 @@ def apply_range(
 
     Flushes `views` (rows, tracking) at the end; returns how many events the range held.
     `progress` is told the range's events in parts as its steps finish (they sum to it).
-    If anything fails, the caller's transaction rolls back, working tables included.
     """
     after = views.position
     if last <= after:
@@ -130,27 +104,28 @@ def apply_range(
             progress(int(count * share) - told)
             told = int(count * share)
 
-    sql = _Sql(tx)
     views.flush()
     views.forget()
-    for statement in sql.setup():
+    for statement in _SETUP:
         tx.run(statement)
-    # The shares are each step's usual part of the time.
-    _extract(tx, sql, after, last)
-    done(0.25)
-    _invitations(tx, sql)
-    done(0.35)
-    _reputation(tx)
-    done(0.5)
-    _pairs(tx, sql)
-    done(0.8)
-    latest = tx.one(
-        f"SELECT max(m) FROM (SELECT max({sql.us('at')}) AS m FROM inv_r_sent "
-        f"UNION ALL SELECT max({sql.us('at')}) FROM inv_r_resp) t"
-    )
-    _standing(tx, sql, views, after, last)
-    for table in _TEMP_TABLES:
-        tx.run(f"DROP TABLE {table}")
+    try:
+        # The shares are each step's usual part of the time.
+        _extract(tx, after, last)
+        done(0.25)
+        _invitations(tx)
+        done(0.35)
+        _reputation(tx)
+        done(0.5)
+        _pairs(tx)
+        done(0.8)
+        latest = tx.one(
+            f"SELECT max(m) FROM (SELECT max({_us('at')}) AS m FROM inv_r_sent "
+            f"UNION ALL SELECT max({_us('at')}) FROM inv_r_resp)"
+        )
+        _standing(tx, views, after, last)
+    finally:
+        for table in _TEMP_TABLES:
+            tx.run(f"DROP TABLE IF EXISTS temp.{table}")
     if latest and latest[0] is not None:
         at_us = int(latest[0])
         if views._latest_us is None or at_us > views._latest_us:
@@ -162,23 +137,18 @@ def apply_range(
     return count
 
 
-def _extract(tx: Tx, sql: _Sql, after: int, last: int) -> None:
-    j = sql.j
+def _extract(tx: Tx, after: int, last: int) -> None:
     tx.run(
-        "INSERT INTO inv_r_sent "
-        + sql.events(
-            f"rowid, {j('invitation')}, {j('sender')}, {j('recipient')}, {j('at')}", "= ?"
-        ),
+        f"INSERT INTO inv_r_sent SELECT rowid, {_field('invitation')}, {_field('sender')}, "
+        f"{_field('recipient')}, {_field('at')} FROM stored_events "
+        "WHERE rowid > ? AND rowid <= ? AND topic = ?",
         (after, last, _SENT),
     )
     status = "CASE topic " + " ".join(f"WHEN '{t}' THEN '{s}'" for t, s in _RESPONSES.items())
     tx.run(
-        "INSERT INTO inv_r_resp "
-        + sql.events(
-            f"rowid, {j('invitation')}, originator_id, {j('at')}, {status} END, "
-            f"substr(topic, {len(_PREFIX) + 1})",
-            f"IN ({','.join('?' * len(_RESPONSES))})",
-        ),
+        f"INSERT INTO inv_r_resp SELECT rowid, {_field('invitation')}, originator_id, {_field('at')}, "
+        f"{status} END, substr(topic, {len(_PREFIX) + 1}) FROM stored_events "
+        f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))})",
         (after, last, *_RESPONSES),
     )
     tx.run(
@@ -190,17 +160,14 @@ def _extract(tx: Tx, sql: _Sql, after: int, last: int) -> None:
         "UPDATE inv_r_answered SET old_status = i.status FROM inv_invitations i "
         "WHERE i.invitation = inv_r_answered.inv"
     )
-    if sql.pg:  # the planner knows nothing of freshly filled temporary tables
-        tx.run("ANALYZE inv_r_sent, inv_r_resp, inv_r_answered")
 
 
-def _invitations(tx: Tx, sql: _Sql) -> None:
-    us = sql.us
+def _invitations(tx: Tx) -> None:
     # Sent in the range: the row as it stands at the range's end, in one insert.
     tx.run(
         "INSERT INTO inv_invitations SELECT s.inv, s.sender, s.recipient, "
-        f"coalesce(l.status, 'pending'), {us('s.at')}, {us('f.at')}, f.status, f.id, "
-        f"{us('u.at')}, u.id "
+        f"coalesce(l.status, 'pending'), {_us('s.at')}, {_us('f.at')}, f.status, f.id, "
+        f"{_us('u.at')}, u.id "
         "FROM inv_r_sent s LEFT JOIN inv_r_answered a ON a.inv = s.inv "
         "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
         "LEFT JOIN inv_r_resp u ON u.pos = a.unknown"
@@ -208,10 +175,10 @@ def _invitations(tx: Tx, sql: _Sql) -> None:
     # Sent before it, answered in it.
     tx.run(
         "UPDATE inv_invitations SET status = l.status, "
-        f"responded_us = coalesce(inv_invitations.responded_us, {us('f.at')}), "
+        f"responded_us = coalesce(inv_invitations.responded_us, {_us('f.at')}), "
         "first_response = coalesce(inv_invitations.first_response, f.status), "
         "first_event = coalesce(inv_invitations.first_event, f.id), "
-        f"unknown_us = coalesce({us('u.at')}, inv_invitations.unknown_us), "
+        f"unknown_us = coalesce({_us('u.at')}, inv_invitations.unknown_us), "
         "unknown_event = coalesce(u.id, inv_invitations.unknown_event) "
         "FROM inv_r_answered a JOIN inv_r_resp f ON f.pos = a.first "
         "JOIN inv_r_resp l ON l.pos = a.last LEFT JOIN inv_r_resp u ON u.pos = a.unknown "
@@ -225,12 +192,11 @@ _COUNTED = ("accepted", "ignored", "unknown", "withdrawn")
 def _reputation(tx: Tx) -> None:
     """Each sender's counts move by their invitations' status changes in the range."""
     moves = ", ".join(
-        f"sum(CASE WHEN new = '{s}' THEN 1 ELSE 0 END) - sum(CASE WHEN old = '{s}' THEN 1 ELSE 0 "
-        "END)"
-        for s in _COUNTED
+        f"(coalesce(new, '') = '{s}') - (coalesce(old, '') = '{s}')" for s in _COUNTED
     )
+    # Row by row into the counts (most senders appear many times): cheaper than a sort.
     tx.run(
-        f"INSERT INTO inv_reputation SELECT sender, sum(sent), {moves} FROM ("
+        f"INSERT INTO inv_reputation SELECT sender, sent, {moves} FROM ("
         # A new invitation: sent once, from no status to its status now.
         "SELECT s.sender, 1 AS sent, NULL AS old, l.status AS new FROM inv_r_sent s "
         "LEFT JOIN inv_r_answered a ON a.inv = s.inv LEFT JOIN inv_r_resp l ON l.pos = a.last "
@@ -239,82 +205,66 @@ def _reputation(tx: Tx) -> None:
         "SELECT i.sender, 0, a.old_status, l.status FROM inv_r_answered a "
         "JOIN inv_r_resp l ON l.pos = a.last JOIN inv_invitations i ON i.invitation = a.inv "
         "WHERE a.old_status IS NOT NULL"
-        ") t GROUP BY sender "
-        "ON CONFLICT (member) DO UPDATE SET sent = inv_reputation.sent + excluded.sent, "
-        + ", ".join(f"{s} = inv_reputation.{s} + excluded.{s}" for s in _COUNTED)
+        ") WHERE true "
+        "ON CONFLICT (member) DO UPDATE SET sent = sent + excluded.sent, "
+        + ", ".join(f"{s} = {s} + excluded.{s}" for s in _COUNTED)
     )
 
 
-# What each invitation sent or answered in the range did to its pair: pending if
-# unanswered, connected by its acceptance, blocked by its first answer if that was an
-# ignore or an IDK; and the other way of each acceptance, connected too.
-_PAIR_FACTS = (
-    "SELECT i.sender, i.recipient, CASE WHEN a.inv IS NULL THEN i.inv END AS pending, "
-    "CASE WHEN l.status = 'accepted' THEN l.pos END AS connected, "
-    "CASE WHEN f.status IN ('ignored', 'unknown') THEN f.pos END AS blocked FROM ("
-    "SELECT inv, sender, recipient FROM inv_r_sent UNION ALL "
-    "SELECT invitation, sender, recipient FROM inv_r_answered a "
-    "JOIN inv_invitations ON invitation = a.inv WHERE a.old_status IS NOT NULL) i "
-    "LEFT JOIN inv_r_answered a ON a.inv = i.inv "
-    "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
-    "UNION ALL "
-    "SELECT i.recipient, i.sender, NULL, r.pos, NULL FROM inv_r_resp r "
-    "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'accepted'"
-)
-
-# A pair met again (in this statement or before) keeps the latest connection and the
-# first block; its pending invitation is the unanswered one, if any.
-_PAIR_MERGE = (
-    "ON CONFLICT (sender, recipient) DO UPDATE SET "
-    "pending = CASE WHEN excluded.pending IS NOT NULL THEN excluded.pending "
-    "WHEN inv_pairs.pending IN (SELECT inv FROM inv_r_answered) THEN NULL "
-    "ELSE inv_pairs.pending END, "
-    "connected_event = CASE WHEN excluded.connected_event IS NULL "
-    "OR inv_pairs.connected_event IS NULL "
-    "OR (SELECT rowid FROM stored_events WHERE originator_id = excluded.connected_event) > "
-    "(SELECT rowid FROM stored_events WHERE originator_id = inv_pairs.connected_event) "
-    "THEN coalesce(excluded.connected_event, inv_pairs.connected_event) "
-    "ELSE inv_pairs.connected_event END, "
-    + ", ".join(
-        f"{column} = CASE WHEN inv_pairs.block_event IS NULL "
-        "OR excluded.block_position < inv_pairs.block_position "
-        f"THEN excluded.{column} ELSE inv_pairs.{column} END"
-        for column in (
-            "block_type",
-            "block_invitation",
-            "block_position",
-            "block_us",
-            "block_event",
-        )
-    )
-)
-
-
-def _pairs(tx: Tx, sql: _Sql) -> None:
+def _pairs(tx: Tx) -> None:
     """Pending invitation, connection and block of each directed pair the range touched."""
-    if sql.pg:
-        # PostgreSQL may not update one row twice in a statement: one row per pair first.
-        facts = (
-            "SELECT sender, recipient, max(pending) AS pending, max(connected) AS connected, "
-            f"min(blocked) AS blocked FROM ({_PAIR_FACTS}) t GROUP BY sender, recipient"
-        )
-    else:
-        # SQLite merges a pair met twice through the conflict clause: cheaper than a sort.
-        facts = _PAIR_FACTS
+    # One row for what each invitation sent or answered in the range did to its pair:
+    # pending if unanswered, connected by its acceptance, blocked by its first answer
+    # if that was an ignore or an IDK; and one for the other way of each acceptance.
+    # A pair met twice (here or before) keeps the latest connection and the first block;
+    # its pending invitation is the unanswered one, if any.
     tx.run(
         "INSERT INTO inv_pairs SELECT f.sender, f.recipient, f.pending, c.id, "
-        f"b.id, b.type, b.inv, b.pos, {sql.us('b.at')} FROM ({facts}) f "
-        "LEFT JOIN inv_r_resp c ON c.pos = f.connected "
+        f"b.id, b.type, b.inv, b.pos, {_us('b.at')} FROM ("
+        "SELECT i.sender, i.recipient, CASE WHEN a.inv IS NULL THEN i.inv END AS pending, "
+        "CASE WHEN l.status = 'accepted' THEN l.pos END AS connected, "
+        "CASE WHEN f.status IN ('ignored', 'unknown') THEN f.pos END AS blocked FROM ("
+        "SELECT inv, sender, recipient FROM inv_r_sent UNION ALL "
+        "SELECT invitation, sender, recipient FROM inv_r_answered a "
+        "JOIN inv_invitations ON invitation = a.inv WHERE a.old_status IS NOT NULL) i "
+        "LEFT JOIN inv_r_answered a ON a.inv = i.inv "
+        "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
+        "UNION ALL "
+        "SELECT i.recipient, i.sender, NULL, r.pos, NULL FROM inv_r_resp r "
+        "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'accepted'"
+        ") f LEFT JOIN inv_r_resp c ON c.pos = f.connected "
         "LEFT JOIN inv_r_resp b ON b.pos = f.blocked "
         # In key order: B-tree pages are filled in turn rather than touched at random.
-        "WHERE true ORDER BY f.sender, f.recipient " + _PAIR_MERGE
+        "WHERE true ORDER BY f.sender, f.recipient "
+        "ON CONFLICT (sender, recipient) DO UPDATE SET "
+        "pending = CASE WHEN excluded.pending IS NOT NULL THEN excluded.pending "
+        "WHEN inv_pairs.pending IN (SELECT inv FROM inv_r_answered) THEN NULL "
+        "ELSE inv_pairs.pending END, "
+        "connected_event = CASE WHEN excluded.connected_event IS NULL "
+        "OR inv_pairs.connected_event IS NULL "
+        "OR (SELECT rowid FROM stored_events WHERE originator_id = excluded.connected_event) > "
+        "(SELECT rowid FROM stored_events WHERE originator_id = inv_pairs.connected_event) "
+        "THEN coalesce(excluded.connected_event, inv_pairs.connected_event) "
+        "ELSE inv_pairs.connected_event END, "
+        + ", ".join(
+            f"{column} = CASE WHEN inv_pairs.block_event IS NULL "
+            "OR excluded.block_position < inv_pairs.block_position "
+            f"THEN excluded.{column} ELSE inv_pairs.{column} END"
+            for column in (
+                "block_type",
+                "block_invitation",
+                "block_position",
+                "block_us",
+                "block_event",
+            )
+        )
     )
 
 
-def _standing(tx: Tx, sql: _Sql, views: Views, after: int, last: int) -> None:
+def _standing(tx: Tx, views: Views, after: int, last: int) -> None:
     """The standing rules over the range's IDK reports, appeals and policy changes, in order."""
     reports = tx.all(
-        f"SELECT r.pos, r.id, {sql.us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
+        f"SELECT r.pos, r.id, {_us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
         "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'unknown' ORDER BY r.pos"
     )
     others = tx.all(

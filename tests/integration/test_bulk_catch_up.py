@@ -1,7 +1,5 @@
 """The bulk path (whole ranges of the log in SQL) writes exactly the rows the event-by-event path writes.
 
-On SQLite and on PostgreSQL (`ledger_url`, `postgres_url`): the SQL differs a little.
-
 Ranges of every size are tried, so the merge of a range into the rows of the
 ranges before it (invitations answered later, pairs seen again, counts moved,
 standing carried over) is exercised, not only the first range into empty views.
@@ -72,20 +70,8 @@ def test_ranges_of_any_size_give_the_event_by_event_rows(
     assert rebuild.fingerprints(book.store) == expected
 
 
-@pytest.mark.parametrize("size", [97, 1000, 10**9])
-def test_ranges_on_postgresql_give_the_event_by_event_rows(
-    postgres_url: str, history: Path, size: int
-) -> None:
-    book = event_by_event(postgres_url, history)
-    expected = rebuild.fingerprints(book.store)
-
-    bulk_in_ranges(book, size)
-
-    assert rebuild.fingerprints(book.store) == expected
-
-
-def test_bulk_ranges_continue_views_built_event_by_event(ledger_url: str, history: Path) -> None:
-    book = event_by_event(ledger_url, history)
+def test_bulk_ranges_continue_views_built_event_by_event(sqlite_url: str, history: Path) -> None:
+    book = event_by_event(sqlite_url, history)
     expected = rebuild.fingerprints(book.store)
 
     bulk_in_ranges(book, 333, start=1234)
@@ -94,9 +80,9 @@ def test_bulk_ranges_continue_views_built_event_by_event(ledger_url: str, histor
 
 
 def test_catching_up_from_far_behind_takes_the_bulk_path_and_agrees(
-    ledger_url: str, history: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, history: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    book = event_by_event(ledger_url, history)
+    book = event_by_event(sqlite_url, history)
     expected = rebuild.fingerprints(book.store)
     ranges: list[tuple[int, int]] = []
     apply_range = bulk.apply_range
@@ -175,11 +161,11 @@ HOSTILE = [
 
 @pytest.mark.parametrize("size", [1, 3, 100])
 def test_quotes_backslashes_unicode_and_odd_times_survive_the_sql_path(
-    ledger_url: str, tmp_path: Path, size: int
+    sqlite_url: str, tmp_path: Path, size: int
 ) -> None:
     path = tmp_path / "hostile.jsonl"
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in HOSTILE))
-    book = event_by_event(ledger_url, path)
+    book = event_by_event(sqlite_url, path)
     expected = rebuild.fingerprints(book.store)
     with book.store.read() as tx:
         pairs = tx.all("SELECT sender, recipient, pending, block_us FROM inv_pairs ORDER BY 1, 2")
@@ -203,9 +189,9 @@ def latest_at_us(book: Ledger) -> str | None:
 
 
 def test_the_sql_path_records_the_latest_event_time_like_the_event_by_event_path(
-    ledger_url: str, history: Path
+    sqlite_url: str, history: Path
 ) -> None:
-    book = event_by_event(ledger_url, history)
+    book = event_by_event(sqlite_url, history)
     expected = latest_at_us(book)
     assert expected is not None
 
@@ -273,11 +259,11 @@ LOOSER_THEN_STRICTER = [
 
 
 def test_policy_changes_judge_the_same_members_however_the_log_is_split(
-    ledger_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "policies.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in LOOSER_THEN_STRICTER))
-    book = event_by_event(ledger_url, path)
+    book = event_by_event(sqlite_url, path)
     expected = rebuild.fingerprints(book.store)
     with book.store.read() as tx:
         level = tx.one("SELECT level FROM inv_standing WHERE member = 'm'")
