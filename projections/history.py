@@ -35,14 +35,33 @@ def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.Memb
 
 
 def _state_at(
-    tx: Tx, member: str, moment: datetime, stored: str | None
+    tx: Tx, member: str, moment: datetime, stored: str | None, current: bool = False
 ) -> standing_rules.MemberStanding:
     if stored is None:
         return standing_rules.new_standing(member)
     state = standing_rules.MemberStanding.from_json(json.loads(stored))
     if state.clock is None or moment >= state.clock:
-        return state
+        if current or not judged_by_a_later_policy(tx, moment, member):
+            return state
     return refold(tx, member, moment)
+
+
+# Members with an input logged after a policy change dated after the moment: the views
+# judged it under that change, which a ledger of the events until the moment lacks.
+_LATER_POLICY = (
+    "SELECT DISTINCT member FROM inv_standing_inputs WHERE position > "
+    "(SELECT min(position) FROM inv_policies WHERE at_us > ?)"
+)
+
+
+def judged_by_a_later_policy(tx: Tx, moment: datetime, member: str | None = None) -> set[str]:
+    """Who (of everyone, or of `member`) has an input judged under a policy dated after
+    `moment` (a backdated input logged after that change). Empty in a time-ordered log."""
+    if member is None:
+        rows = tx.all(_LATER_POLICY, (to_us(moment),))
+    else:
+        rows = tx.all(_LATER_POLICY + " AND member = ?", (to_us(moment), member))
+    return {name for (name,) in rows}
 
 
 @dataclass(frozen=True)
@@ -66,10 +85,11 @@ def member_at(tx: Tx, member: str, moment: datetime) -> MemberAt:
         (to_us(moment), member),
     )
     policy_json, stored, latest = row if row else (None, None, None)
+    current = latest is None or to_us(moment) >= int(latest)
     return MemberAt(
         policy=Policy.from_json(policy_json) if policy_json else DEFAULT_POLICY,
-        state=_state_at(tx, member, moment, stored),
-        current=latest is None or to_us(moment) >= int(latest),
+        state=_state_at(tx, member, moment, stored, current),
+        current=current,
     )
 
 

@@ -18,7 +18,13 @@ from ledger.errors import RuleViolation, UnknownId
 from ledger.moments import from_us, to_us
 from ledger.policy import Policy
 from projections import standing as standing_rules
-from projections.history import member_at, policy_at, refold, standing_state
+from projections.history import (
+    judged_by_a_later_policy,
+    member_at,
+    policy_at,
+    refold,
+    standing_state,
+)
 from projections.reputation import SCORE_FORMULA, Reputation
 
 if TYPE_CHECKING:
@@ -314,16 +320,18 @@ def blocks(tx: Tx, member: str, moment: datetime) -> BlocksOut:
 def restricted(tx: Tx, moment: datetime) -> RestrictedOut:
     """Every member whose standing at `moment` is not good, worst first."""
     policy = policy_at(tx, moment)
+    later: set[str] = set()
     if moment >= latest_time(tx):
         sql = "SELECT member, state FROM inv_standing WHERE level <> 'good'"
     else:
         sql = "SELECT member, state FROM inv_standing"
+        later = judged_by_a_later_policy(tx, moment)
     found: list[RestrictedMember] = []
     for member, data in tx.all(sql):
         state = standing_rules.MemberStanding.from_json(json.loads(data))
-        if not state.episodes:
+        if not state.episodes and member not in later:
             continue
-        if state.clock is not None and moment < state.clock:
+        if (state.clock is not None and moment < state.clock) or member in later:
             state = refold(tx, member, moment)
         seen = standing_rules.view(state, moment, policy)
         if seen.level != "good":

@@ -106,3 +106,45 @@ def test_past_moments_of_a_simulated_history_with_policy_changes(tmp_path: Path,
     moments = [t + d for t in chosen for d in (timedelta(0), timedelta(microseconds=-1))]
     members = sorted({e["sender"] for e in events if e["type"] == "invitation_sent"})[:15]
     assert_past_moments_agree(book, moments, members)
+
+
+def test_reports_logged_after_a_policy_dated_later_are_judged_without_it_before_its_date(
+    tmp_path: Path,
+) -> None:
+    # A stricter policy dated day 100 is logged first; three reports dated days 1-3 follow.
+    events: list[dict[str, Any]] = [
+        {
+            "type": "policy_changed",
+            "id": "p2",
+            "at": day(100).isoformat(),
+            "policy": {"version": 2, "warn_at": 2, "restrict_at": 3},
+        },
+    ]
+    for i in range(3):
+        events += [
+            {
+                "type": "invitation_sent",
+                "id": f"s{i}",
+                "at": day(1 + i).isoformat(),
+                "invitation": f"i{i}",
+                "sender": "alice",
+                "recipient": f"r{i}",
+            },
+            {
+                "type": "invitation_marked_unknown",
+                "id": f"u{i}",
+                "at": day(1 + i).isoformat(),
+                "invitation": f"i{i}",
+            },
+        ]
+    book = history_of(tmp_path, events)
+
+    with book.store.read() as tx:
+        # Before day 100 the reports fall under policy 1: three are not even a warning.
+        assert queries.audit(tx, "alice", day(50)).episodes == []
+        # From day 100 the log's order counts: the policy came first, so they restricted her.
+        assert [e.level for e in queries.audit(tx, "alice", day(100)).episodes] == [
+            "warned",
+            "email_required",
+        ]
+    assert_past_moments_agree(book, [day(n) for n in (2, 3, 50, 99, 100)], ["alice"])
