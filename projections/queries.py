@@ -287,17 +287,21 @@ def audit(tx: Tx, member: str, moment: datetime) -> AuditOut:
 
 def blocks(tx: Tx, member: str, moment: datetime) -> BlocksOut:
     cut = to_us(moment)
-    columns = "block_event, block_type, block_invitation, block_position, block_us"
-    blocked_by = tx.all(
-        f"SELECT recipient, {columns} FROM inv_pairs WHERE sender = ? "
-        "AND block_event IS NOT NULL AND block_us <= ? ORDER BY block_position",
-        (member, cut),
-    )
-    blocked = tx.all(
-        f"SELECT sender, {columns} FROM inv_pairs WHERE recipient = ? "
-        "AND block_event IS NOT NULL AND block_us <= ? ORDER BY block_position",
-        (member, cut),
-    )
+    if moment >= latest_time(tx):
+        columns = "block_event, block_type, block_invitation, block_position, block_us"
+        blocked_by = tx.all(
+            f"SELECT recipient, {columns} FROM inv_pairs WHERE sender = ? "
+            "AND block_event IS NOT NULL ORDER BY block_position",
+            (member,),
+        )
+        blocked = tx.all(
+            f"SELECT sender, {columns} FROM inv_pairs WHERE recipient = ? "
+            "AND block_event IS NOT NULL ORDER BY block_position",
+            (member,),
+        )
+    else:
+        blocked_by = _blocks_then(tx, "sender", member, cut)
+        blocked = _blocks_then(tx, "recipient", member, cut)
 
     def out(row: tuple[Any, ...]) -> BlockOut:
         return BlockOut(
@@ -315,6 +319,42 @@ def blocks(tx: Tx, member: str, moment: datetime) -> BlocksOut:
         blocked_by=[out(r) for r in blocked_by],
         blocked=[out(r) for r in blocked],
     )
+
+
+def _blocks_then(tx: Tx, side: str, member: str, cut: int) -> list[tuple[Any, ...]]:
+    """The blocks of `member` (as the invitations' `side`) from the events until `cut`.
+
+    The pair view keeps only the first block; before it, an IDK logged after an ignore
+    but dated earlier may be the block of that moment, so each invitation decides (a
+    scan: past moments are rare).
+    """
+    causes = []
+    for invitation, other, first, first_event, responded_us, unknown_event, unknown_us in tx.all(
+        f"SELECT invitation, {'recipient' if side == 'sender' else 'sender'}, first_response, "
+        f"first_event, responded_us, unknown_event, unknown_us FROM inv_invitations "
+        f"WHERE {side} = ?",
+        (member,),
+    ):
+        if first == "ignored" and responded_us <= cut:  # an IDK can only follow the ignore
+            causes.append((other, first_event, "invitation_ignored", invitation, responded_us))
+        elif unknown_us is not None and unknown_us <= cut:
+            causes.append(
+                (other, unknown_event, "invitation_marked_unknown", invitation, unknown_us)
+            )
+    positions = dict(
+        tx.select_in(
+            "SELECT originator_id, rowid FROM stored_events WHERE originator_id IN ({})",
+            [cause[1] for cause in causes],
+        )
+        if causes
+        else []
+    )
+    first_per_pair: dict[str, tuple[Any, ...]] = {}
+    for other, event, kind, invitation, at_us in causes:
+        row = (other, event, kind, invitation, positions[event], at_us)
+        if other not in first_per_pair or row[4] < first_per_pair[other][4]:
+            first_per_pair[other] = row
+    return sorted(first_per_pair.values(), key=lambda row: row[4])
 
 
 def restricted(tx: Tx, moment: datetime) -> RestrictedOut:

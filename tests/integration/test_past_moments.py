@@ -148,3 +148,31 @@ def test_reports_logged_after_a_policy_dated_later_are_judged_without_it_before_
             "email_required",
         ]
     assert_past_moments_agree(book, [day(n) for n in (2, 3, 50, 99, 100)], ["alice"])
+
+
+def test_an_idk_logged_after_an_ignore_but_dated_before_it_is_the_block_of_its_days(
+    tmp_path: Path,
+) -> None:
+    events = [
+        {
+            "type": "invitation_sent",
+            "id": "s1",
+            "at": day(1).isoformat(),
+            "invitation": "i1",
+            "sender": "alice",
+            "recipient": "bob",
+        },
+        {"type": "invitation_ignored", "id": "g1", "at": day(10).isoformat(), "invitation": "i1"},
+        {
+            "type": "invitation_marked_unknown",
+            "id": "u1",
+            "at": day(5).isoformat(),
+            "invitation": "i1",
+        },
+    ]
+    book = history_of(tmp_path, events)
+
+    with book.store.read() as tx:
+        assert [b.event_id for b in queries.blocks(tx, "alice", day(7)).blocked_by] == ["u1"]
+        assert [b.event_id for b in queries.blocks(tx, "alice", day(11)).blocked_by] == ["g1"]
+    assert_past_moments_agree(book, [day(n) for n in (1, 4, 5, 7, 10, 11)], ["alice", "bob"])
