@@ -55,8 +55,9 @@ _LATER_POLICY = (
 
 
 def judged_by_a_later_policy(tx: Tx, moment: datetime, member: str | None = None) -> set[str]:
-    """Who (of everyone, or of `member`) has an input judged under a policy dated after
-    `moment` (a backdated input logged after that change). Empty in a time-ordered log."""
+    """Who (of everyone, or of `member`) has an input logged after a policy change dated
+    after `moment`. In a time-ordered log such inputs are dated after the moment too, so
+    those members are refolded anyway; it matters for inputs logged out of time order."""
     if member is None:
         rows = tx.all(_LATER_POLICY, (to_us(moment),))
     else:
