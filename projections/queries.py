@@ -369,10 +369,11 @@ def restricted(tx: Tx, moment: datetime) -> RestrictedOut:
     found: list[RestrictedMember] = []
     for member, data in tx.all(sql):
         state = standing_rules.MemberStanding.from_json(json.loads(data))
-        if not state.episodes and member not in later:
-            continue
         if (state.clock is not None and moment < state.clock) or member in later:
+            # Refolded before judging: a late report the full fold dropped may count then.
             state = refold(tx, member, moment)
+        if not state.episodes:
+            continue
         seen = standing_rules.view(state, moment, policy)
         if seen.level != "good":
             found.append(

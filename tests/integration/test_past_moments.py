@@ -176,3 +176,34 @@ def test_an_idk_logged_after_an_ignore_but_dated_before_it_is_the_block_of_its_d
         assert [b.event_id for b in queries.blocks(tx, "alice", day(7)).blocked_by] == ["u1"]
         assert [b.event_id for b in queries.blocks(tx, "alice", day(11)).blocked_by] == ["g1"]
     assert_past_moments_agree(book, [day(n) for n in (1, 4, 5, 7, 10, 11)], ["alice", "bob"])
+
+
+def test_restricted_at_a_past_moment_agrees_with_status_when_late_reports_were_dropped(
+    tmp_path: Path,
+) -> None:
+    # A report dated day 400 is logged first; seven dated days 1-7 follow. The full fold
+    # drops them as older than a year; a ledger of the events until day 10 restricts alice.
+    events: list[dict[str, Any]] = []
+    for i, n in enumerate([400, 1, 2, 3, 4, 5, 6, 7]):
+        events += [
+            {
+                "type": "invitation_sent",
+                "id": f"s{i}",
+                "at": day(n).isoformat(),
+                "invitation": f"i{i}",
+                "sender": "alice",
+                "recipient": f"r{i}",
+            },
+            {
+                "type": "invitation_marked_unknown",
+                "id": f"u{i}",
+                "at": day(n).isoformat(),
+                "invitation": f"i{i}",
+            },
+        ]
+    book = history_of(tmp_path, events)
+
+    with book.store.read() as tx:
+        assert queries.status(tx, "alice", day(10)).standing == "email_required"
+        assert [m.member for m in queries.restricted(tx, day(10)).members] == ["alice"]
+    assert_past_moments_agree(book, [day(n) for n in (5, 7, 10, 399, 400)], ["alice"])
