@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger.application import Ledger
+from ledger.simulation import simulate
 
 
 @pytest.fixture
@@ -29,3 +31,13 @@ def second_book(tmp_path: Path) -> Iterator[Ledger]:
     ledger = Ledger(str(tmp_path / "copy.db"))
     yield ledger
     ledger.close()
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated year in the import format: spammers, appeals and policy changes."""
+    path = tmp_path_factory.mktemp("history") / "history.jsonl"
+    with path.open("w") as out:
+        for event in simulate(300, 3000, seed=5, policy_changes=True):
+            out.write(json.dumps(event) + "\n")
+    return path

@@ -16,19 +16,8 @@ import pytest
 from ledger import events as ev
 from ledger.application import Ledger
 from ledger.moments import to_us
-from ledger.simulation import simulate
 from projections import bulk, rebuild
 from projections.views import Views
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated year with spammers, appeals and policy changes."""
-    path = tmp_path_factory.mktemp("bulk") / "history.jsonl"
-    with path.open("w") as out:
-        for event in simulate(300, 3000, seed=5, policy_changes=True):
-            out.write(json.dumps(event) + "\n")
-    return path
 
 
 def event_by_event(url: str, history: Path) -> Ledger:

@@ -513,7 +513,9 @@ def test_a_policy_whose_warning_comes_after_its_restriction_is_bad_input(book: L
     before = exported(book)
 
     with pytest.raises(BadInput, match=r"warn_at \(9\) may not exceed restrict_at \(7\)"):
-        book.record({"type": "policy_changed", "policy": {"version": 2, "warn_at": 9}, "at": day(1)})
+        book.record(
+            {"type": "policy_changed", "policy": {"version": 2, "warn_at": 9}, "at": day(1)}
+        )
 
     assert exported(book) == before
 

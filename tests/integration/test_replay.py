@@ -7,21 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from ledger.application import Ledger
-from ledger.simulation import simulate
 from projections import rebuild
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated year: 400 members, 4,000 invitations, spammers and appeals included."""
-    path = tmp_path_factory.mktemp("history") / "history.jsonl"
-    with path.open("w") as out:
-        for event in simulate(400, 4000, seed=11, policy_changes=True):
-            out.write(json.dumps(event) + "\n")
-    return path
 
 
 def imported(url: str, history: Path) -> Ledger:
@@ -33,7 +21,10 @@ def imported(url: str, history: Path) -> Ledger:
 
 def invledger(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cli", "--db", url, *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "cli", "--db", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -56,8 +47,10 @@ def test_replay_check_passes_on_intact_views_and_fails_on_a_tampered_row(
     assert invledger(ledger_url, "replay", "--check").returncode == 0
 
     with book.store.write() as tx:
-        tx.run("UPDATE inv_reputation SET accepted = accepted + 1 WHERE member = "
-               "(SELECT MIN(member) FROM inv_reputation)")
+        tx.run(
+            "UPDATE inv_reputation SET accepted = accepted + 1 WHERE member = "
+            "(SELECT MIN(member) FROM inv_reputation)"
+        )
     done = invledger(ledger_url, "replay", "--check", "--json")
 
     assert done.returncode == 1
@@ -102,7 +95,9 @@ def test_a_what_if_as_of_a_moment_compares_both_histories_then(
         assert change["standing"] == restricted_then.get(change["member"], "good")
 
 
-def test_replay_until_a_moment_lists_who_was_restricted_then(sqlite_url: str, history: Path) -> None:
+def test_replay_until_a_moment_lists_who_was_restricted_then(
+    sqlite_url: str, history: Path
+) -> None:
     book = imported(sqlite_url, history)
     moment = "2025-07-01T00:00:00Z"
     restricted_then = invledger(sqlite_url, "restricted", "--at", moment, "--json")
