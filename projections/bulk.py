@@ -78,7 +78,9 @@ _SETUP = (
     "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, "
     "unknown INTEGER, old_status TEXT) WITHOUT ROWID",
 )
-_TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered")
+_TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered", "inv_r_inv")
+# Pages of the working tables kept in memory (KiB): beyond it they spill to a temporary file.
+TEMP_CACHE_KIB = 65_536
 
 
 def apply_range(
@@ -92,10 +94,7 @@ def apply_range(
     after = views.position
     if last <= after:
         return 0
-    found = tx.one(
-        "SELECT count(*) FROM stored_events WHERE rowid > ? AND rowid <= ?", (after, last)
-    )
-    count = int(found[0]) if found else 0
+    count = 0  # the range's events, known once they are extracted
     told = 0
 
     def done(share: float) -> None:  # `share` of the range's work is done by now
@@ -106,30 +105,32 @@ def apply_range(
 
     views.flush()
     views.forget()
+    tx.run(f"PRAGMA temp.cache_size = -{TEMP_CACHE_KIB}")
     for statement in _SETUP:
         tx.run(statement)
     try:
-        # The shares are each step's usual part of the time.
-        _extract(tx, after, last)
-        done(0.25)
-        _invitations(tx)
-        done(0.35)
-        _reputation(tx)
-        done(0.5)
-        _pairs(tx)
-        done(0.8)
-        latest = tx.one(
-            f"SELECT max(m) FROM (SELECT max({_us('at')}) AS m FROM inv_r_sent "
-            f"UNION ALL SELECT max({_us('at')}) FROM inv_r_resp)"
+        others = tx.all(
+            "SELECT rowid, state FROM stored_events WHERE rowid > ? AND rowid <= ? "
+            f"AND topic IN ({','.join('?' * len(_DECODED))}) ORDER BY rowid",
+            (after, last, *_DECODED),
         )
-        _standing(tx, views, after, last)
+        count = _extract(tx, after, last) + len(others)
+        # The shares are each step's usual part of the time.
+        done(0.3)
+        _outcomes(tx)
+        done(0.45)
+        _invitations(tx)
+        _reputation(tx)
+        done(0.6)
+        _pairs(tx)
+        done(0.85)
+        latest = _latest(tx)
+        _standing(tx, views, others)
     finally:
         for table in _TEMP_TABLES:
             tx.run(f"DROP TABLE IF EXISTS temp.{table}")
-    if latest and latest[0] is not None:
-        at_us = int(latest[0])
-        if views._latest_us is None or at_us > views._latest_us:
-            views._latest_us = at_us
+    if latest is not None and (views._latest_us is None or latest > views._latest_us):
+        views._latest_us = latest
     views.position = last
     views.flush()
     views.forget()
@@ -137,13 +138,15 @@ def apply_range(
     return count
 
 
-def _extract(tx: Tx, after: int, last: int) -> None:
+def _extract(tx: Tx, after: int, last: int) -> int:
+    """The range's sends and responses into the working tables; returns how many."""
     tx.run(
         f"INSERT INTO inv_r_sent SELECT rowid, {_field('invitation')}, {_field('sender')}, "
         f"{_field('recipient')}, {_field('at')} FROM stored_events "
         "WHERE rowid > ? AND rowid <= ? AND topic = ?",
         (after, last, _SENT),
     )
+    extracted = _changes(tx)
     status = "CASE topic " + " ".join(f"WHEN '{t}' THEN '{s}'" for t, s in _RESPONSES.items())
     tx.run(
         f"INSERT INTO inv_r_resp SELECT rowid, {_field('invitation')}, originator_id, {_field('at')}, "
@@ -151,6 +154,7 @@ def _extract(tx: Tx, after: int, last: int) -> None:
         f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))})",
         (after, last, *_RESPONSES),
     )
+    extracted += _changes(tx)
     tx.run(
         "INSERT INTO inv_r_answered SELECT inv, min(pos), max(pos), "
         "max(CASE WHEN status = 'unknown' THEN pos END), NULL FROM inv_r_resp GROUP BY inv"
@@ -160,29 +164,74 @@ def _extract(tx: Tx, after: int, last: int) -> None:
         "UPDATE inv_r_answered SET old_status = i.status FROM inv_invitations i "
         "WHERE i.invitation = inv_r_answered.inv"
     )
+    return extracted
+
+
+def _changes(tx: Tx) -> int:
+    found = tx.one("SELECT changes()")
+    return int(found[0]) if found else 0
+
+
+def _latest(tx: Tx) -> int | None:
+    """The latest time of the range's sends and responses, in microseconds: its second
+    first, from the text (the same width in every row), then the exact time among the
+    rows of that second, which alone are converted."""
+    found = tx.one(
+        "SELECT max(m) FROM (SELECT max(substr(at, 1, 19)) AS m FROM inv_r_sent "
+        "UNION ALL SELECT max(substr(at, 1, 19)) FROM inv_r_resp)"
+    )
+    if not found or found[0] is None:
+        return None
+    second = found[0]
+    exact = tx.one(
+        f"SELECT max(m) FROM (SELECT max({_us('at')}) AS m FROM inv_r_sent WHERE at >= ? "
+        f"UNION ALL SELECT max({_us('at')}) FROM inv_r_resp WHERE at >= ?)",
+        (second, second),
+    )
+    return int(exact[0]) if exact and exact[0] is not None else None
+
+
+def _outcomes(tx: Tx) -> None:
+    """One row per invitation the range sent or answered: what the range did to it.
+
+    `old_status` is NULL for an invitation sent in the range, else its status before it;
+    `last_status` is NULL for one sent and not answered in it. The statements that
+    follow read this table alone, so the range's rows are joined once.
+    """
+    tx.run(
+        "CREATE TEMP TABLE inv_r_inv AS "
+        f"SELECT s.inv AS inv, s.sender AS sender, s.recipient AS recipient, {_us('s.at')} AS sent_us, "
+        "NULL AS old_status, f.status AS first_status, f.id AS first_id, f.type AS first_type, "
+        f"f.pos AS first_pos, {_us('f.at')} AS first_us, l.status AS last_status, l.id AS last_id, "
+        f"u.id AS unknown_id, {_us('u.at')} AS unknown_us "
+        "FROM inv_r_sent s LEFT JOIN inv_r_answered a ON a.inv = s.inv "
+        "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
+        "LEFT JOIN inv_r_resp u ON u.pos = a.unknown "
+        "UNION ALL "
+        f"SELECT a.inv, i.sender, i.recipient, NULL, a.old_status, f.status, f.id, f.type, f.pos, "
+        f"{_us('f.at')}, l.status, l.id, u.id, {_us('u.at')} "
+        "FROM inv_r_answered a JOIN inv_invitations i ON i.invitation = a.inv "
+        "JOIN inv_r_resp f ON f.pos = a.first JOIN inv_r_resp l ON l.pos = a.last "
+        "LEFT JOIN inv_r_resp u ON u.pos = a.unknown WHERE a.old_status IS NOT NULL"
+    )
 
 
 def _invitations(tx: Tx) -> None:
     # Sent in the range: the row as it stands at the range's end, in one insert.
     tx.run(
-        "INSERT INTO inv_invitations SELECT s.inv, s.sender, s.recipient, "
-        f"coalesce(l.status, 'pending'), {_us('s.at')}, {_us('f.at')}, f.status, f.id, "
-        f"{_us('u.at')}, u.id "
-        "FROM inv_r_sent s LEFT JOIN inv_r_answered a ON a.inv = s.inv "
-        "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
-        "LEFT JOIN inv_r_resp u ON u.pos = a.unknown"
+        "INSERT INTO inv_invitations SELECT inv, sender, recipient, "
+        "coalesce(last_status, 'pending'), sent_us, first_us, first_status, first_id, "
+        "unknown_us, unknown_id FROM inv_r_inv WHERE old_status IS NULL"
     )
     # Sent before it, answered in it.
     tx.run(
-        "UPDATE inv_invitations SET status = l.status, "
-        f"responded_us = coalesce(inv_invitations.responded_us, {_us('f.at')}), "
-        "first_response = coalesce(inv_invitations.first_response, f.status), "
-        "first_event = coalesce(inv_invitations.first_event, f.id), "
-        f"unknown_us = coalesce({_us('u.at')}, inv_invitations.unknown_us), "
-        "unknown_event = coalesce(u.id, inv_invitations.unknown_event) "
-        "FROM inv_r_answered a JOIN inv_r_resp f ON f.pos = a.first "
-        "JOIN inv_r_resp l ON l.pos = a.last LEFT JOIN inv_r_resp u ON u.pos = a.unknown "
-        "WHERE a.old_status IS NOT NULL AND inv_invitations.invitation = a.inv"
+        "UPDATE inv_invitations SET status = o.last_status, "
+        "responded_us = coalesce(inv_invitations.responded_us, o.first_us), "
+        "first_response = coalesce(inv_invitations.first_response, o.first_status), "
+        "first_event = coalesce(inv_invitations.first_event, o.first_id), "
+        "unknown_us = coalesce(o.unknown_us, inv_invitations.unknown_us), "
+        "unknown_event = coalesce(o.unknown_id, inv_invitations.unknown_event) "
+        "FROM inv_r_inv o WHERE o.old_status IS NOT NULL AND inv_invitations.invitation = o.inv"
     )
 
 
@@ -190,25 +239,23 @@ _COUNTED = ("accepted", "ignored", "unknown", "withdrawn")
 
 
 def _reputation(tx: Tx) -> None:
-    """Each sender's counts move by their invitations' status changes in the range."""
+    """Each sender's counts move by their invitations' status changes in the range:
+    a new invitation is sent once, from no status to its status now; an older one
+    answered now moves from its old status to its last one."""
     moves = ", ".join(
-        f"(coalesce(new, '') = '{s}') - (coalesce(old, '') = '{s}')" for s in _COUNTED
+        f"(coalesce(last_status, '') = '{s}') - (coalesce(old_status, '') = '{s}')"
+        for s in _COUNTED
     )
     # Row by row into the counts (most senders appear many times): cheaper than a sort.
     tx.run(
-        f"INSERT INTO inv_reputation SELECT sender, sent, {moves} FROM ("
-        # A new invitation: sent once, from no status to its status now.
-        "SELECT s.sender, 1 AS sent, NULL AS old, l.status AS new FROM inv_r_sent s "
-        "LEFT JOIN inv_r_answered a ON a.inv = s.inv LEFT JOIN inv_r_resp l ON l.pos = a.last "
-        "UNION ALL "
-        # An older invitation answered now: from its old status to its last one.
-        "SELECT i.sender, 0, a.old_status, l.status FROM inv_r_answered a "
-        "JOIN inv_r_resp l ON l.pos = a.last JOIN inv_invitations i ON i.invitation = a.inv "
-        "WHERE a.old_status IS NOT NULL"
-        ") WHERE true "
+        f"INSERT INTO inv_reputation SELECT sender, old_status IS NULL, {moves} "
+        "FROM inv_r_inv WHERE true "
         "ON CONFLICT (member) DO UPDATE SET sent = sent + excluded.sent, "
         + ", ".join(f"{s} = {s} + excluded.{s}" for s in _COUNTED)
     )
+
+
+_BLOCKED = "first_status IN ('ignored', 'unknown')"
 
 
 def _pairs(tx: Tx) -> None:
@@ -219,23 +266,18 @@ def _pairs(tx: Tx) -> None:
     # A pair met twice (here or before) keeps the latest connection and the first block;
     # its pending invitation is the unanswered one, if any.
     tx.run(
-        "INSERT INTO inv_pairs SELECT f.sender, f.recipient, f.pending, c.id, "
-        f"b.id, b.type, b.inv, b.pos, {_us('b.at')} FROM ("
-        "SELECT i.sender, i.recipient, CASE WHEN a.inv IS NULL THEN i.inv END AS pending, "
-        "CASE WHEN l.status = 'accepted' THEN l.pos END AS connected, "
-        "CASE WHEN f.status IN ('ignored', 'unknown') THEN f.pos END AS blocked FROM ("
-        "SELECT inv, sender, recipient FROM inv_r_sent UNION ALL "
-        "SELECT invitation, sender, recipient FROM inv_r_answered a "
-        "JOIN inv_invitations ON invitation = a.inv WHERE a.old_status IS NOT NULL) i "
-        "LEFT JOIN inv_r_answered a ON a.inv = i.inv "
-        "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
-        "UNION ALL "
-        "SELECT i.recipient, i.sender, NULL, r.pos, NULL FROM inv_r_resp r "
-        "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'accepted'"
-        ") f LEFT JOIN inv_r_resp c ON c.pos = f.connected "
-        "LEFT JOIN inv_r_resp b ON b.pos = f.blocked "
+        "INSERT INTO inv_pairs SELECT sender, recipient, "
+        "CASE WHEN last_status IS NULL THEN inv END, "
+        "CASE WHEN last_status = 'accepted' THEN last_id END, "
+        + ", ".join(
+            f"CASE WHEN {_BLOCKED} THEN {column} END"
+            for column in ("first_id", "first_type", "inv", "first_pos", "first_us")
+        )
+        + " FROM inv_r_inv UNION ALL "
+        "SELECT recipient, sender, NULL, last_id, NULL, NULL, NULL, NULL, NULL FROM inv_r_inv "
+        "WHERE last_status = 'accepted' "
         # In key order: B-tree pages are filled in turn rather than touched at random.
-        "WHERE true ORDER BY f.sender, f.recipient "
+        "ORDER BY 1, 2 "
         "ON CONFLICT (sender, recipient) DO UPDATE SET "
         "pending = CASE WHEN excluded.pending IS NOT NULL THEN excluded.pending "
         "WHEN inv_pairs.pending IN (SELECT inv FROM inv_r_answered) THEN NULL "
@@ -261,16 +303,12 @@ def _pairs(tx: Tx) -> None:
     )
 
 
-def _standing(tx: Tx, views: Views, after: int, last: int) -> None:
-    """The standing rules over the range's IDK reports, appeals and policy changes, in order."""
+def _standing(tx: Tx, views: Views, others: list[tuple[Any, ...]]) -> None:
+    """The standing rules over the range's IDK reports and `others` (its appeals and
+    policy changes: position and stored state), in log order."""
     reports = tx.all(
         f"SELECT r.pos, r.id, {_us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
         "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'unknown' ORDER BY r.pos"
-    )
-    others = tx.all(
-        f"SELECT rowid, state FROM stored_events WHERE rowid > ? AND rowid <= ? "
-        f"AND topic IN ({','.join('?' * len(_DECODED))}) ORDER BY rowid",
-        (after, last, *_DECODED),
     )
     views._load_standing({row[4] for row in reports} - views.standing.keys())
     decoded = iter(others)
