@@ -8,7 +8,8 @@ the pydantic models of `ledger.policy_input`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 
 # Reports older than this never count, whatever a policy says: it bounds what a
 # member's standing state must remember.
@@ -36,6 +37,12 @@ class Policy:
     def to_json(self) -> str:
         """Compact JSON, fields in order: how the views store a policy."""
         return json.dumps(asdict(self), separators=(",", ":"))
+
+    def changed(self, fields: Mapping[str, int | None]) -> Policy:
+        """This policy with the given fields changed (None leaves a field as it is),
+        unchecked: a change is validated against the policy in force before it is
+        stored (`ledger.policy_input`)."""
+        return replace(self, **{name: value for name, value in fields.items() if value is not None})
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Policy:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,7 +31,7 @@ class PolicyChange(BaseModel):
                 f"policy version {self.version} must be larger than the version in force "
                 f"({current.version})"
             )
-        return _consistent(replace(current, **self.model_dump(exclude_none=True)))
+        return _consistent(current.changed(self.model_dump(exclude_none=True)))
 
 
 def whole_policy(data: dict[str, Any]) -> Policy:
@@ -42,7 +41,7 @@ def whole_policy(data: dict[str, Any]) -> Policy:
     not go together.
     """
     fields = PolicyChange.model_validate({"version": 1, **data}).model_dump(exclude_none=True)
-    return _consistent(replace(DEFAULT_POLICY, **fields))
+    return _consistent(DEFAULT_POLICY.changed(fields))
 
 
 def _consistent(policy: Policy) -> Policy:

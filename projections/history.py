@@ -20,12 +20,41 @@ if TYPE_CHECKING:
     from ledger.store import Tx
 
 
+# The policy in force at a moment, and how many changes dated after it were logged
+# before the last one dated until it. Each stored policy includes every change logged
+# before it, so when that count is not 0 the changes dated until the moment are folded
+# from the default instead, as a ledger of the events until then meets them.
+_POLICY_THEN = (
+    "(SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1), "
+    "(SELECT count(*) FROM inv_policies WHERE at_us > ? AND position < "
+    "(SELECT max(position) FROM inv_policies WHERE at_us <= ?))"
+)
+
+
 def policy_at(tx: Tx, moment: datetime) -> Policy:
-    row = tx.one(
-        "SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1",
-        (to_us(moment),),
+    at_us = to_us(moment)
+    row = tx.one(f"SELECT {_POLICY_THEN}", (at_us, at_us, at_us))
+    return _policy_then(tx, at_us, *row) if row else DEFAULT_POLICY
+
+
+def _policy_then(tx: Tx, at_us: int, stored: str | None, skipped: int | None) -> Policy:
+    if not skipped:
+        return Policy.from_json(stored) if stored else DEFAULT_POLICY
+    policy = DEFAULT_POLICY
+    for _, _, fields in changes_until(tx, at_us):
+        policy = policy.changed(fields)
+    return policy
+
+
+def changes_until(tx: Tx, at_us: int) -> list[tuple[int, int, dict[str, int]]]:
+    """The policy changes dated until `at_us`, in log order: position, time, and the
+    fields each changed (as its event holds them)."""
+    rows = tx.all(
+        "SELECT p.position, p.at_us, s.state FROM inv_policies p "
+        "JOIN stored_events s ON s.rowid = p.position WHERE p.at_us <= ? ORDER BY p.position",
+        (at_us,),
     )
-    return Policy.from_json(row[0]) if row else DEFAULT_POLICY
+    return [(position, at, json.loads(bytes(state))["policy"]) for position, at, state in rows]
 
 
 def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
@@ -79,16 +108,16 @@ def member_at(tx: Tx, member: str, moment: datetime) -> MemberAt:
 
     One query for the three: on PostgreSQL every round trip counts in `check`.
     """
+    at_us = to_us(moment)
     row = tx.one(
-        "SELECT (SELECT policy FROM inv_policies WHERE at_us <= ? ORDER BY position DESC LIMIT 1), "
-        "(SELECT state FROM inv_standing WHERE member = ?), "
+        f"SELECT {_POLICY_THEN}, (SELECT state FROM inv_standing WHERE member = ?), "
         "(SELECT value FROM inv_meta WHERE key = 'latest_at_us')",
-        (to_us(moment), member),
+        (at_us, at_us, at_us, member),
     )
-    policy_json, stored, latest = row if row else (None, None, None)
-    current = latest is None or to_us(moment) >= int(latest)
+    policy_json, skipped, stored, latest = row if row else (None, None, None, None)
+    current = latest is None or at_us >= int(latest)
     return MemberAt(
-        policy=Policy.from_json(policy_json) if policy_json else DEFAULT_POLICY,
+        policy=_policy_then(tx, at_us, policy_json, skipped),
         state=_state_at(tx, member, moment, stored, current),
         current=current,
     )
@@ -105,20 +134,17 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
     )
     # The policy changes of that moment, in log order, as the views met them: each first
     # brings a member with an open episode to its time under the policy it replaces.
-    changes = tx.all(
-        "SELECT position, at_us, policy FROM inv_policies WHERE at_us <= ? ORDER BY position",
-        (to_us(moment),),
-    )
+    changes = changes_until(tx, to_us(moment))
     policy, next_change = DEFAULT_POLICY, 0
     state = standing_rules.new_standing(member)
 
     def changes_before(position: float) -> None:
         nonlocal policy, state, next_change
         while next_change < len(changes) and changes[next_change][0] < position:
-            _, at_us, text = changes[next_change]
+            _, at_us, fields = changes[next_change]
             if standing_rules.open_level(state) != "good":
                 state = standing_rules.advance(state, from_us(at_us), policy)
-            policy = Policy.from_json(text)
+            policy = policy.changed(fields)
             next_change += 1
 
     for position, data in inputs:

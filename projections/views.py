@@ -388,7 +388,10 @@ class Views:
             # Only a member with an open episode can change by time alone.
             if rules.open_level(state) != "good":
                 self._set_standing(member, rules.advance(state, event.at, self.policy))
-        self.policy = event.policy.applied_to(self.policy)
+        # The change was checked against the policy in force when it was appended; a
+        # rebuild of the events until a past moment may meet it without a change dated
+        # later but logged before it, and takes its fields as they are.
+        self.policy = self.policy.changed(event.policy.model_dump(exclude_none=True))
         self._policies.append((position, at_us, self.policy.version, self.policy.to_json()))
 
     def _pair_for_update(self, sender: str, recipient: str) -> Pair:

@@ -49,8 +49,8 @@ def assert_past_moments_agree(book: Ledger, moments: list[datetime], members: li
             assert got[key] == expected[key], (moment, key)
 
 
-def history_of(tmp_path: Path, events: list[dict[str, Any]]) -> Ledger:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def history_of(tmp_path: Path, events: list[dict[str, Any]], url: str | None = None) -> Ledger:
+    book = Ledger(url or str(tmp_path / "ledger.db"))
     path = tmp_path / "history.jsonl"
     path.write_text("".join(json.dumps(e, default=str) + "\n" for e in events))
     with path.open("rb") as lines:
@@ -207,3 +207,69 @@ def test_restricted_at_a_past_moment_agrees_with_status_when_late_reports_were_d
         assert queries.status(tx, "alice", day(10)).standing == "email_required"
         assert [m.member for m in queries.restricted(tx, day(10)).members] == ["alice"]
     assert_past_moments_agree(book, [day(n) for n in (5, 7, 10, 399, 400)], ["alice"])
+
+
+def reported(member: str, days: list[int]) -> list[dict[str, Any]]:
+    """An invitation from `member` marked unknown on each of those days."""
+    events: list[dict[str, Any]] = []
+    for n in days:
+        events += [
+            {
+                "type": "invitation_sent",
+                "id": f"s-{member}-{n}",
+                "at": day(n).isoformat(),
+                "invitation": f"i-{member}-{n}",
+                "sender": member,
+                "recipient": f"r-{member}-{n}",
+            },
+            {
+                "type": "invitation_marked_unknown",
+                "id": f"u-{member}-{n}",
+                "at": day(n).isoformat(),
+                "invitation": f"i-{member}-{n}",
+            },
+        ]
+    return events
+
+
+def policy_change(event_id: str, n: int, **fields: int) -> dict[str, Any]:
+    return {"type": "policy_changed", "id": event_id, "at": day(n).isoformat(), "policy": fields}
+
+
+def test_a_policy_change_dated_later_but_logged_first_is_not_in_force_before_its_date(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    # Version 2 (dated day 100: strict thresholds) is logged before version 3 (dated day 10:
+    # a wider window). Between days 10 and 100 only version 3's own field is in force.
+    events = [
+        policy_change("p2", 100, version=2, warn_at=2, restrict_at=3),
+        policy_change("p3", 10, version=3, window_days=60),
+        *reported("alice", [20, 21, 22]),
+    ]
+    book = history_of(tmp_path, events, ledger_url)
+
+    with book.store.read() as tx:
+        then = queries.status(tx, "alice", day(50))
+        assert (then.standing, then.policy_version) == ("good", 3)
+        assert queries.audit(tx, "alice", day(50)).episodes == []
+        # From day 100 the log's order counts: both changes, the later-dated one first.
+        assert queries.status(tx, "alice", day(100)).policy_version == 3
+    assert_past_moments_agree(book, [day(n) for n in (5, 10, 21, 22, 50, 99, 100)], ["alice"])
+
+
+def test_a_policy_change_whose_fields_fit_only_with_one_logged_before_it_applies_as_it_is(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    # warn_at 8 fits with version 2's restrict_at 10, not with the default restrict_at 7:
+    # before day 100 the change applies as it is (the rules still judge every report).
+    events = [
+        policy_change("p2", 100, version=2, restrict_at=10),
+        policy_change("p3", 10, version=3, warn_at=8),
+        *reported("alice", list(range(20, 27))),
+    ]
+    book = history_of(tmp_path, events, ledger_url)
+
+    with book.store.read() as tx:
+        assert queries.status(tx, "alice", day(30)).standing == "email_required"
+        assert queries.status(tx, "alice", day(120)).standing == "good"
+    assert_past_moments_agree(book, [day(n) for n in (10, 25, 26, 30, 99, 100, 120)], ["alice"])
