@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -216,17 +217,27 @@ class SQLiteStore:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[SQLiteTx]:
+    def write(self, *, reading: str | None = None) -> Iterator[SQLiteTx]:
+        """A write transaction; with `reading`, that other SQLite ledger is attached
+        read-only as `log` for it (a scratch rebuild reads its events in SQL)."""
         try:
             with self._connection(commit=True) as conn:
-                cursor = conn.cursor()
-                cursor.execute("BEGIN IMMEDIATE")
+                if reading is not None:
+                    # Read-only: a write transaction here takes no lock on that file.
+                    uri = "file:" + quote(os.path.abspath(reading)) + "?mode=ro"
+                    conn.execute("ATTACH DATABASE ? AS log", (uri,))
                 try:
-                    yield SQLiteTx(cursor, self.recorder)
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
+                    cursor = conn.cursor()
+                    cursor.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield SQLiteTx(cursor, self.recorder)
+                    except BaseException:
+                        conn.rollback()
+                        raise
+                    conn.commit()
+                finally:
+                    if reading is not None:
+                        conn.execute("DETACH DATABASE log")
         except (sqlite3.Error, PersistenceError) as error:
             raise StorageError(_sqlite_reason(self.path, error)) from None
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
 
 from ledger import events as ev
-from ledger.moments import from_us
+from ledger.moments import from_us, to_us
 from ledger.store import Tx
 from projections import standing as rules
 from projections.views import Views
@@ -70,26 +70,42 @@ def _us(at: str) -> str:
 
 _SETUP = (
     # The sends and responses of the range, one row each.
-    "CREATE TEMP TABLE inv_r_sent (pos INTEGER PRIMARY KEY, inv TEXT, sender TEXT, "
-    "recipient TEXT, at TEXT)",
-    "CREATE TEMP TABLE inv_r_resp (pos INTEGER PRIMARY KEY, inv TEXT, id TEXT, at TEXT, "
-    "status TEXT, type TEXT)",
+    (
+        "CREATE TEMP TABLE inv_r_sent (pos INTEGER PRIMARY KEY, inv TEXT, sender TEXT, "
+        "recipient TEXT, at TEXT)"
+    ),
+    (
+        "CREATE TEMP TABLE inv_r_resp (pos INTEGER PRIMARY KEY, inv TEXT, id TEXT, at TEXT, "
+        "status TEXT, type TEXT)"
+    ),
     # Per answered invitation: its first and last response and its IDK in the range.
-    "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, "
-    "unknown INTEGER, old_status TEXT) WITHOUT ROWID",
+    (
+        "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, "
+        "unknown INTEGER, old_status TEXT) WITHOUT ROWID"
+    ),
 )
 _TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered", "inv_r_inv")
 # Pages of the working tables kept in memory (KiB): beyond it they spill to a temporary file.
-TEMP_CACHE_KIB = 65_536
+TEMP_CACHE_KIB = 16_384
 
 
 def apply_range(
-    tx: Tx, views: Views, last: int, progress: Callable[[int], None] | None = None
+    tx: Tx,
+    views: Views,
+    last: int,
+    progress: Callable[[int], None] | None = None,
+    *,
+    log: str = "stored_events",
+    until: datetime | None = None,
+    policy_changes: bool = True,
 ) -> int:
     """Apply the events after `views.position` up to `last` to the views, in this transaction.
 
     Flushes `views` (rows, tracking) at the end; returns how many events the range held.
     `progress` is told the range's events in parts as its steps finish (they sum to it).
+    `log` names the table of the events (a scratch rebuild reads another ledger's); with
+    `until`, only the events dated at or before it are applied (the rest still count as
+    passed); without `policy_changes`, the log's are left out (a what-if has its own).
     """
     after = views.position
     if last <= after:
@@ -109,12 +125,23 @@ def apply_range(
     for statement in _SETUP:
         tx.run(statement)
     try:
-        others = tx.all(
-            "SELECT rowid, state FROM stored_events WHERE rowid > ? AND rowid <= ? "
-            f"AND topic IN ({','.join('?' * len(_DECODED))}) ORDER BY rowid",
-            (after, last, *_DECODED),
+        topics = _DECODED if policy_changes else _DECODED[:-1]
+        stored = tx.all(
+            f"SELECT rowid, state FROM {log} WHERE rowid > ? AND rowid <= ? "
+            f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid",
+            (after, last, *topics),
         )
-        count = _extract(tx, after, last) + len(others)
+        others = [(position, ev.decode(bytes(state))) for position, state in stored]
+        if until is not None:
+            others = [(position, event) for position, event in others if event.at <= until]
+        count = _extract(tx, after, last, log, None if until is None else to_us(until))
+        count += len(others)
+        if until is not None or not policy_changes:
+            # Every event of the range counts as passed, applied or left out.
+            found = tx.one(
+                f"SELECT count(*) FROM {log} WHERE rowid > ? AND rowid <= ?", (after, last)
+            )
+            count = int(found[0]) if found else 0
         # The shares are each step's usual part of the time.
         done(0.3)
         _outcomes(tx)
@@ -122,7 +149,7 @@ def apply_range(
         _invitations(tx)
         _reputation(tx)
         done(0.6)
-        _pairs(tx)
+        _pairs(tx, log)
         done(0.85)
         latest = _latest(tx)
         _standing(tx, views, others)
@@ -138,20 +165,23 @@ def apply_range(
     return count
 
 
-def _extract(tx: Tx, after: int, last: int) -> int:
-    """The range's sends and responses into the working tables; returns how many."""
+def _extract(tx: Tx, after: int, last: int, log: str, until_us: int | None) -> int:
+    """The range's sends and responses (dated until `until_us`, if given) into the
+    working tables; returns how many."""
+    dated = "" if until_us is None else f"AND {_us(_field('at'))} <= {int(until_us)}"
     tx.run(
         f"INSERT INTO inv_r_sent SELECT rowid, {_field('invitation')}, {_field('sender')}, "
-        f"{_field('recipient')}, {_field('at')} FROM stored_events "
-        "WHERE rowid > ? AND rowid <= ? AND topic = ?",
+        f"{_field('recipient')}, {_field('at')} FROM {log} "
+        f"WHERE rowid > ? AND rowid <= ? AND topic = ? {dated}",
         (after, last, _SENT),
     )
     extracted = _changes(tx)
     status = "CASE topic " + " ".join(f"WHEN '{t}' THEN '{s}'" for t, s in _RESPONSES.items())
     tx.run(
         f"INSERT INTO inv_r_resp SELECT rowid, {_field('invitation')}, originator_id, {_field('at')}, "
-        f"{status} END, substr(topic, {len(_PREFIX) + 1}) FROM stored_events "
-        f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))})",
+        f"{status} END, substr(topic, {len(_PREFIX) + 1}) FROM {log} "
+        f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))}) "
+        f"{dated}",
         (after, last, *_RESPONSES),
     )
     extracted += _changes(tx)
@@ -258,7 +288,7 @@ def _reputation(tx: Tx) -> None:
 _BLOCKED = "first_status IN ('ignored', 'unknown')"
 
 
-def _pairs(tx: Tx) -> None:
+def _pairs(tx: Tx, log: str) -> None:
     """Pending invitation, connection and block of each directed pair the range touched."""
     # One row for what each invitation sent or answered in the range did to its pair:
     # pending if unanswered, connected by its acceptance, blocked by its first answer
@@ -284,8 +314,8 @@ def _pairs(tx: Tx) -> None:
         "ELSE inv_pairs.pending END, "
         "connected_event = CASE WHEN excluded.connected_event IS NULL "
         "OR inv_pairs.connected_event IS NULL "
-        "OR (SELECT rowid FROM stored_events WHERE originator_id = excluded.connected_event) > "
-        "(SELECT rowid FROM stored_events WHERE originator_id = inv_pairs.connected_event) "
+        f"OR (SELECT rowid FROM {log} WHERE originator_id = excluded.connected_event) > "
+        f"(SELECT rowid FROM {log} WHERE originator_id = inv_pairs.connected_event) "
         "THEN coalesce(excluded.connected_event, inv_pairs.connected_event) "
         "ELSE inv_pairs.connected_event END, "
         + ", ".join(
@@ -303,22 +333,22 @@ def _pairs(tx: Tx) -> None:
     )
 
 
-def _standing(tx: Tx, views: Views, others: list[tuple[Any, ...]]) -> None:
+def _standing(tx: Tx, views: Views, others: list[tuple[int, ev.Event]]) -> None:
     """The standing rules over the range's IDK reports and `others` (its appeals and
-    policy changes: position and stored state), in log order."""
+    policy changes, with their positions), in log order."""
     reports = tx.all(
         f"SELECT r.pos, r.id, {_us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
         "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'unknown' ORDER BY r.pos"
     )
     views._load_standing({row[4] for row in reports} - views.standing.keys())
     decoded = iter(others)
-    pending: tuple[Any, ...] | None = next(decoded, None)
+    pending = next(decoded, None)
     for position, event_id, at_us, invitation, sender, recipient in reports:
         while pending is not None and pending[0] < position:
-            views.apply(ev.decode(bytes(pending[1])), pending[0])
+            views.apply(pending[1], pending[0])
             pending = next(decoded, None)
         report = rules.Report(event_id, position, from_us(at_us), invitation, recipient)
         views.report(sender, report)
     while pending is not None:
-        views.apply(ev.decode(bytes(pending[1])), pending[0])
+        views.apply(pending[1], pending[0])
         pending = next(decoded, None)

@@ -16,6 +16,9 @@ import pytest
 from ledger import events as ev
 from ledger.application import Ledger
 from ledger.moments import to_us
+from ledger.policy import Policy
+from ledger.policy_input import whole_policy
+from ledger.store import SQLiteStore
 from projections import bulk, rebuild
 from projections.views import Views
 
@@ -301,3 +304,102 @@ def test_a_replay_reports_progress_within_each_range_and_in_total_every_event(
     assert sum(parts) == rebuilt.events == rebuild.last_position(book.store)
     ranges = -(-rebuilt.events // 2500)
     assert len(parts) >= 4 * ranges  # several steps of each range, not one jump per range
+
+
+def scratch_fingerprints(
+    book: Ledger,
+    *,
+    in_sql: bool,
+    until: datetime | None = None,
+    policy: Policy | None = None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[dict[str, str], int]:
+    """A scratch rebuild of the ledger's events, read in SQL (the file attached) or one by
+    one: its fingerprints and how many events it passed."""
+    with monkeypatch.context() as patch:
+        if not in_sql:
+            patch.setattr(rebuild, "_reads_in_sql", lambda source, target: False)
+        with rebuild.scratch() as space:
+            passed = rebuild.feed(book.store, space, until=until, policy=policy)
+            return rebuild.fingerprints(space), passed
+
+
+def moments_of(history: Path, count: int) -> list[datetime]:
+    times = sorted(
+        datetime.fromisoformat(json.loads(line)["at"])
+        for line in history.open()
+    )
+    return [times[i * (len(times) - 1) // (count - 1)] for i in range(count)]
+
+
+@pytest.mark.parametrize("size", [700, 10**9])
+def test_a_scratch_rebuild_reads_another_ledger_in_sql_as_it_would_one_by_one(
+    sqlite_url: str, history: Path, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    monkeypatch.setattr(bulk, "RANGE", size)
+    ranges: list[str] = []
+    apply_range = bulk.apply_range
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ranges.append(kwargs["log"])
+        return apply_range(*args, **kwargs)
+
+    stricter = whole_policy({"warn_at": 2, "restrict_at": 3, "window_days": 60})
+    cases = [(None, None), (None, stricter)]
+    cases += [(moment, None) for moment in moments_of(history, 5)[1:]]
+    cases += [(moment, stricter) for moment in moments_of(history, 3)[1:]]
+    for until, policy in cases:
+        expected = scratch_fingerprints(
+            book, in_sql=False, until=until, policy=policy, monkeypatch=monkeypatch
+        )
+        with monkeypatch.context() as patch:
+            patch.setattr(bulk, "apply_range", recorded)
+            got = scratch_fingerprints(
+                book, in_sql=True, until=until, policy=policy, monkeypatch=monkeypatch
+            )
+        assert got == expected, (until, policy)
+    # Every case went through SQL, reading the attached file, and wrote nothing to it.
+    assert len(ranges) >= len(cases) and set(ranges) == {"log.stored_events"}
+    assert scratch_fingerprints(book, in_sql=False, monkeypatch=monkeypatch)[0] == (
+        rebuild.fingerprints(book.store)
+    )
+
+
+def test_a_scratch_rebuild_in_sql_leaves_other_writers_free(
+    sqlite_url: str, history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    other = Ledger(store=SQLiteStore(sqlite_url, lock_timeout=2))  # locked: fails in 2 s
+    appended: list[int] = []
+    apply_range = bulk.apply_range
+
+    def append_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # Inside the scratch's write transaction, with the ledger attached to it.
+        appended.append(
+            other.record(
+                {
+                    "type": "invitation_sent",
+                    "invitation": f"during-{len(appended)}",
+                    "sender": "zed",
+                    "recipient": f"y{len(appended)}",
+                }
+            ).position
+        )
+        return apply_range(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "apply_range", append_meanwhile)
+    with rebuild.scratch() as space:
+        rebuild.feed(book.store, space)
+    assert appended and all(position > 0 for position in appended)
+    other.close()
+
+
+def test_a_ledger_file_with_uri_characters_in_its_name_is_read_in_sql(
+    tmp_path: Path, history: Path
+) -> None:
+    book = event_by_event(str(tmp_path / "odd name %41 ?x=1 #y.db"), history)
+    with rebuild.scratch() as space:
+        assert rebuild._reads_in_sql(book.store, space)
+        rebuild.feed(book.store, space)
+        assert rebuild.fingerprints(space) == rebuild.fingerprints(book.store)
