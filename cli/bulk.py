@@ -146,9 +146,7 @@ def replay(
                 from projections import queries
 
                 with space.read() as tx:
-                    summary["restricted"] = render.plain(queries.restricted(tx, until))[
-                        "members"
-                    ]
+                    summary["restricted"] = render.plain(queries.restricted(tx, until))["members"]
             if check_only:
                 stored = rebuild.fingerprints(store)
                 summary["differences"] = sorted(t for t in fresh if fresh[t] != stored[t])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -25,7 +25,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class Commands(click.Group):
     """The command group. The bulk commands' module loads only when one of them is used."""
 
-    BULK = {
+    BULK: ClassVar[dict[str, str]] = {
         "import": "import_",
         "export": "export",
         "replay": "replay",

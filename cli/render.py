@@ -69,9 +69,11 @@ def status(out: q.StatusOut) -> str:
     if out.rule:
         lines.append(f"rule:            {out.rule}")
     lines += [
-        f"reputation:      score {rep.score}/100, {rep.sent} sent, {rep.pending} pending, "
-        f"{rep.accepted} accepted, {rep.ignored} ignored, {rep.unknown} marked unknown, "
-        f"{rep.withdrawn} withdrawn, acceptance {rate}",
+        (
+            f"reputation:      score {rep.score}/100, {rep.sent} sent, {rep.pending} pending, "
+            f"{rep.accepted} accepted, {rep.ignored} ignored, {rep.unknown} marked unknown, "
+            f"{rep.withdrawn} withdrawn, acceptance {rate}"
+        ),
         f"score formula:   {rep.score_formula}",
     ]
     if out.open_appeal:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-
 from ledger import events as ev
 from ledger.errors import BadInput, RuleViolation, UnknownId
 from ledger.moments import to_us

@@ -53,8 +53,10 @@ STATEMENTS = (
         block_position BIGINT,
         block_us BIGINT,
         PRIMARY KEY (sender, recipient))""",
-    "CREATE INDEX IF NOT EXISTS inv_pairs_blocked_by ON inv_pairs (recipient) "
-    "WHERE block_event IS NOT NULL",
+    (
+        "CREATE INDEX IF NOT EXISTS inv_pairs_blocked_by ON inv_pairs (recipient) "
+        "WHERE block_event IS NOT NULL"
+    ),
     """CREATE TABLE IF NOT EXISTS inv_appeals (
         appeal TEXT PRIMARY KEY,
         member TEXT NOT NULL,
@@ -77,8 +79,10 @@ STATEMENTS = (
         member TEXT PRIMARY KEY,
         level TEXT NOT NULL,
         state TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS inv_standing_not_good ON inv_standing (level) "
-    "WHERE level <> 'good'",
+    (
+        "CREATE INDEX IF NOT EXISTS inv_standing_not_good ON inv_standing (level) "
+        "WHERE level <> 'good'"
+    ),
     # Positions of the events that feed a member's standing, to refold a past moment.
     """CREATE TABLE IF NOT EXISTS inv_standing_inputs (
         member TEXT NOT NULL,

@@ -69,9 +69,9 @@ def _state_at(
     if stored is None:
         return standing_rules.new_standing(member)
     state = standing_rules.MemberStanding.from_json(json.loads(stored))
-    if state.clock is None or moment >= state.clock:
-        if current or not judged_by_a_later_policy(tx, moment, member):
-            return state
+    at_or_after = state.clock is None or moment >= state.clock
+    if at_or_after and (current or not judged_by_a_later_policy(tx, moment, member)):
+        return state
     return refold(tx, member, moment)
 
 

@@ -10,8 +10,8 @@ the events that fed it, up to that moment.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ledger.errors import RuleViolation, UnknownId
@@ -32,10 +32,9 @@ if TYPE_CHECKING:
     from projections.views import Views
 
 # The answers: fields in the order their JSON prints them.
-_out = dataclass(slots=True, kw_only=True)
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class ReputationOut:
     sent: int
     pending: int
@@ -48,7 +47,7 @@ class ReputationOut:
     score_formula: str = SCORE_FORMULA
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class AppealOut:
     appeal: str
     member: str
@@ -61,7 +60,7 @@ class AppealOut:
     overdue: bool
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class StatusOut:
     member: str
     as_of: datetime
@@ -77,7 +76,7 @@ class StatusOut:
     open_appeal: AppealOut | None
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class CauseOut:
     event_id: str
     position: int
@@ -87,7 +86,7 @@ class CauseOut:
     at: datetime
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class EpisodeOut:
     level: str
     began_at: datetime
@@ -99,7 +98,7 @@ class EpisodeOut:
     causes: list[CauseOut]
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class AuditOut:
     member: str
     as_of: datetime
@@ -108,7 +107,7 @@ class AuditOut:
     appeals: list[AppealOut]
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class BlockOut:
     member: str
     event_id: str
@@ -118,7 +117,7 @@ class BlockOut:
     at: datetime
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class BlocksOut:
     member: str
     as_of: datetime
@@ -126,7 +125,7 @@ class BlocksOut:
     blocked: list[BlockOut]
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class RestrictedMember:
     member: str
     standing: str
@@ -135,20 +134,20 @@ class RestrictedMember:
     reports_counted: int
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class RestrictedOut:
     as_of: datetime
     members: list[RestrictedMember]
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class AppealsOut:
     as_of: datetime
     overdue_after_hours: int
     appeals: list[AppealOut]
 
 
-@_out
+@dataclass(slots=True, kw_only=True)
 class CheckOut:
     sender: str
     recipient: str

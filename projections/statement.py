@@ -38,16 +38,22 @@ def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> st
         "",
         f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
         f"   This applies {period}.",
-        f"2. Facts: {len(episode.causes)} invitations you sent were reported by their recipients "
-        f'as "I don\'t know this person", between {first} and {last}. The recipients are not '
-        "named here, to protect them.",
+        (
+            f"2. Facts: {len(episode.causes)} invitations you sent were reported by their recipients "
+            f'as "I don\'t know this person", between {first} and {last}. The recipients are not '
+            "named here, to protect them."
+        ),
         f"3. Grounds: {episode.rule}",
-        f"4. Automation: this decision was taken by automated means under invitation policy "
-        f"version {episode.policy_version}, without an individual review. Every report it relies "
-        "on is recorded and can be checked by our support team.",
-        "5. Redress: you may appeal this decision while it applies (one appeal at a time), through "
-        'the support form ("appeal"), stating why you think it is wrong; a person will review it and '
-        "reply. You may also use out-of-court dispute settlement or the courts.",
+        (
+            f"4. Automation: this decision was taken by automated means under invitation policy "
+            f"version {episode.policy_version}, without an individual review. Every report it relies "
+            "on is recorded and can be checked by our support team."
+        ),
+        (
+            "5. Redress: you may appeal this decision while it applies (one appeal at a time), through "
+            'the support form ("appeal"), stating why you think it is wrong; a person will review it and '
+            "reply. You may also use out-of-court dispute settlement or the courts."
+        ),
     ]
     return "\n".join(lines)
 

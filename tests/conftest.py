@@ -28,7 +28,7 @@ def postgres_unavailable() -> str | None:
 
         psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
         _unreachable.append("")
-    except Exception as error:  # any failure means: no server for the tests
+    except Exception as error:  # noqa: BLE001 - any failure means: no server for the tests
         _unreachable.append(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}".strip())
     return _unreachable[0] or None
 

@@ -325,10 +325,7 @@ def scratch_fingerprints(
 
 
 def moments_of(history: Path, count: int) -> list[datetime]:
-    times = sorted(
-        datetime.fromisoformat(json.loads(line)["at"])
-        for line in history.open()
-    )
+    times = sorted(datetime.fromisoformat(json.loads(line)["at"]) for line in history.open())
     return [times[i * (len(times) - 1) // (count - 1)] for i in range(count)]
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from ledger.application import Imported, Ledger
 from ledger.errors import ImportStopped
-from projections import queries
 from ledger.moments import from_us
+from projections import queries
 
 # A short history of the Harbour Street book club: ana invites three members.
 HISTORY: list[dict[str, Any]] = [

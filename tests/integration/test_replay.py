@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from ledger.application import Ledger
 from projections import rebuild
 
@@ -25,6 +24,7 @@ def invledger(url: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
 
 
