@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, Literal
 
+from ledger.moments import format_time
 from ledger.policy import MAX_WINDOW_DAYS, Policy
 
 Level = Literal["good", "warned", "email_required", "suspended"]
@@ -280,6 +281,13 @@ def check_appeal(state: MemberStanding, at: datetime, policy: Policy) -> str | N
     seen = view(state, at, policy)
     if not is_restriction(seen.level):
         return f"{state.member} has no active restriction to appeal"
+    if seen.episode is not None and seen.episode.began_at > at:
+        # Dated before later-dated events logged earlier (a view never looks back past the
+        # clock): the restriction in force now had not begun at the appeal's time.
+        return (
+            f"the restriction in force began at {format_time(seen.episode.began_at)}, "
+            "after the appeal's time"
+        )
     if seen.open_appeal is not None:
         return f"{state.member} already has an open appeal ({seen.open_appeal.appeal})"
     return None

@@ -401,6 +401,14 @@ def test_an_appeal_after_the_restriction_expired_is_refused(book: Ledger) -> Non
     assert rule == "appeal-not-allowed"
 
 
+def test_an_appeal_dated_before_the_restriction_began_is_refused(book: Ledger) -> None:
+    reported(book, "kasper", SEVEN, first_day=1)  # email_required from day 7
+
+    rule = refused_rule(lambda: file_appeal(book, "ap-early", "kasper", day(5)))
+
+    assert rule == "appeal-not-allowed"
+
+
 def test_a_member_has_at_most_one_open_appeal(book: Ledger) -> None:
     reported(book, "kasper", SEVEN, first_day=1)
     file_appeal(book, "ap-kasper-1", "kasper", day(8))

@@ -521,6 +521,18 @@ def test_an_appeal_is_refused_once_the_restriction_has_expired() -> None:
     assert check_appeal(alice.state, day(37), alice.policy) is not None
 
 
+def test_an_appeal_dated_before_the_restriction_began_is_refused() -> None:
+    # given alice restricted from day 7 (her reports logged first)
+    alice, _ = alice_restricted_on_day_7()
+    # when an appeal dated day 5 comes next in the log
+    reason = check_appeal(alice.state, day(5), alice.policy)
+    # then it is refused: on day 5 nothing was restricted yet
+    assert reason is not None and "began at 2026-01-08T12:00:00Z" in reason
+    # while one dated within the restriction, even before a later report, may be filed
+    alice.idk(day(20))
+    assert check_appeal(alice.state, day(12), alice.policy) is None
+
+
 def test_a_second_appeal_is_refused_while_one_is_open() -> None:
     # given alice restricted and appealing on day 10
     alice, _ = alice_restricted_on_day_7()
