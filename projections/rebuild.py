@@ -19,7 +19,7 @@ from datetime import datetime
 from ledger import events as ev
 from ledger.policy import Policy
 from ledger.schema import VIEW_TABLES
-from ledger.store import SQLiteStore, Store
+from ledger.store import SQLiteStore, Store, Tx
 from projections import bulk
 from projections.views import Views
 
@@ -83,12 +83,7 @@ def feed(
     from the start and the log's policy changes left out.
     """
     applied = 0
-    if (
-        source is not target
-        and isinstance(source, SQLiteStore)
-        and isinstance(target, SQLiteStore)
-        and _reads_in_sql(source, target)
-    ):
+    if source is not target and isinstance(target, SQLiteStore) and _in_sql(source, target):
         applied += _feed_in_sql(source, target, until=until, policy=policy, progress=progress)
     while True:
         # One transaction per FLUSH_EVERY events (or bulk range): rows and tracking
@@ -133,8 +128,8 @@ def feed(
             return applied
 
 
-def _reads_in_sql(source: SQLiteStore, target: SQLiteStore) -> bool:
-    """Can a scratch rebuild read the source's events in SQL (far enough behind for the
+def _in_sql(source: Store, target: SQLiteStore) -> bool:
+    """Can a scratch rebuild apply the source's events in SQL (far enough behind for the
     bulk path to pay)?"""
     with target.read() as tx:
         if not bulk.supported(tx):
@@ -144,34 +139,61 @@ def _reads_in_sql(source: SQLiteStore, target: SQLiteStore) -> bool:
 
 
 def _feed_in_sql(
-    source: SQLiteStore,
+    source: Store,
     target: SQLiteStore,
     *,
     until: datetime | None,
     policy: Policy | None,
     progress: Progress | None,
 ) -> int:
-    """Apply the source's events to the target's views by ranges in SQL, the source's file
-    attached read-only to each range's transaction; stops short of the last WORTH_IT
-    events, which the caller applies one by one."""
+    """Apply the source's events to the target's views by ranges in SQL; leaves fewer
+    than WORTH_IT events at the end to the caller. A SQLite source's file is attached
+    read-only to each range's transaction; a PostgreSQL source's events of the range
+    are first copied into the target's own log, with their positions."""
     applied = 0
     end = last_position(source)
+    attached = source.path if isinstance(source, SQLiteStore) else None
     while True:
-        with target.write(reading=source.path) as out:
+        with target.write(reading=attached) as out:
             views = Views(out)
             if end - views.position < bulk.WORTH_IT:
                 return applied
             if policy is not None:
                 views.policy = policy
+            last = min(end, views.position + bulk.RANGE)
+            if attached is None:
+                _copy_events(source, out, views.position, last)
             applied += bulk.apply_range(
                 out,
                 views,
-                min(end, views.position + bulk.RANGE),
+                last,
                 progress,
-                log="log.stored_events",
+                log="stored_events" if attached is None else "log.stored_events",
                 until=until,
                 policy_changes=policy is None,
             )
+
+
+def _copy_events(source: Store, out: Tx, after: int, last: int) -> None:
+    """The source's stored events after `after` up to `last` into `out`'s log, page by page."""
+    while after < last:
+        with source.read() as tx:
+            rows = tx.all(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM stored_events "
+                "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+                (after, last, PAGE),
+            )
+        if not rows:
+            return
+        out.many(
+            "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                (position, str(key), version, topic, bytes(state))
+                for position, key, version, topic, state in rows
+            ],
+        )
+        after = rows[-1][0]
 
 
 def _page(source: Store, after: int) -> list[tuple[int, str, bytes]]:
