@@ -402,3 +402,29 @@ def test_a_ledger_file_with_uri_characters_in_its_name_is_read_in_sql(
         assert rebuild._in_sql(book.store, space)
         rebuild.feed(book.store, space)
         assert rebuild.fingerprints(space) == rebuild.fingerprints(book.store)
+
+
+def test_the_latest_time_of_a_range_counts_fractions_within_its_latest_second(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # The latest second holds a whole-second send and a response half a second later; a
+    # send logged after them is dated a moment before that second.
+    events = [
+        {"type": "invitation_sent", "id": "s1", "at": "2026-01-01T00:00:00Z",
+         "invitation": "i1", "sender": "ana", "recipient": "ben"},
+        {"type": "invitation_ignored", "id": "g1", "at": "2026-01-01T00:00:00.5Z",
+         "invitation": "i1"},
+        {"type": "invitation_sent", "id": "s2", "at": "2025-12-31T23:59:59.999999Z",
+         "invitation": "i2", "sender": "ana", "recipient": "cy"},
+        {"type": "invitation_sent", "id": "s3", "at": "2026-01-01T00:00:00.25Z",
+         "invitation": "i3", "sender": "ana", "recipient": "dee"},
+    ]  # fmt: skip
+    path = tmp_path / "seconds.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    book = event_by_event(sqlite_url, path)
+    expected = str(to_us(datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)))
+    assert latest_at_us(book) == expected
+
+    bulk_in_ranges(book, 10**9)
+
+    assert latest_at_us(book) == expected
