@@ -31,9 +31,8 @@ if TYPE_CHECKING:
     from ledger.store import Tx
     from projections.views import Views
 
+
 # The answers: fields in the order their JSON prints them.
-
-
 @dataclass(slots=True, kw_only=True)
 class ReputationOut:
     sent: int
