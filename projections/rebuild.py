@@ -83,20 +83,13 @@ def feed(
     from the start and the log's policy changes left out.
     """
     applied = 0
-    if source is not target and isinstance(target, SQLiteStore) and _in_sql(source, target):
+    if isinstance(target, SQLiteStore) and _in_sql(source, target):
         applied += _feed_in_sql(source, target, until=until, policy=policy, progress=progress)
     while True:
         # One transaction per FLUSH_EVERY events (or bulk range): rows and tracking
         # commit together, so an interrupted rebuild resumes from the last commit.
         with target.write() as out:
             views = Views(out)
-            if source is target and until is None and policy is None and bulk.supported(out):
-                end = out.next_position() - 1
-                done = bulk.apply_range(out, views, min(end, views.position + bulk.RANGE), progress)
-                applied += done
-                if views.position >= end:
-                    return applied
-                continue
             if policy is not None:
                 views.policy = policy
             in_this_transaction = 0
@@ -129,8 +122,8 @@ def feed(
 
 
 def _in_sql(source: Store, target: SQLiteStore) -> bool:
-    """Can a scratch rebuild apply the source's events in SQL (far enough behind for the
-    bulk path to pay)?"""
+    """Can the target apply the source's events in SQL (far enough behind for the bulk
+    path to pay)?"""
     with target.read() as tx:
         if not bulk.supported(tx):
             return False
@@ -147,12 +140,14 @@ def _feed_in_sql(
     progress: Progress | None,
 ) -> int:
     """Apply the source's events to the target's views by ranges in SQL; leaves fewer
-    than WORTH_IT events at the end to the caller. A SQLite source's file is attached
-    read-only to each range's transaction; a PostgreSQL source's events of the range
-    are first copied into the target's own log, with their positions."""
+    than WORTH_IT events at the end to the caller. The target's own log is read in
+    place; another SQLite ledger's file is attached read-only to each range's
+    transaction; a PostgreSQL ledger's events of the range are first copied into the
+    target's log, with their positions."""
     applied = 0
     end = last_position(source)
-    attached = source.path if isinstance(source, SQLiteStore) else None
+    copied = source is not target and not isinstance(source, SQLiteStore)
+    attached = source.path if source is not target and isinstance(source, SQLiteStore) else None
     while True:
         with target.write(reading=attached) as out:
             views = Views(out)
@@ -161,7 +156,7 @@ def _feed_in_sql(
             if policy is not None:
                 views.policy = policy
             last = min(end, views.position + bulk.RANGE)
-            if attached is None:
+            if copied:
                 _copy_events(source, out, views.position, last)
             applied += bulk.apply_range(
                 out,
