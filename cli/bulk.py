@@ -120,8 +120,14 @@ def replay(
         invledger replay --policy stricter.toml --json
         invledger replay --policy stricter.toml --until 2026-01-01T00:00:00Z
     """
+    from ledger.errors import BadInput
     from projections import rebuild
 
+    if check_only and (until is not None or policy_file is not None):
+        raise BadInput(
+            "--check compares a rebuild of the whole log with the stored views: "
+            "it cannot be combined with --until or --policy"
+        )
     book = _ledger()
     store = book.store
     total = rebuild.last_position(store)
@@ -264,19 +270,19 @@ def _standings(store: Any, moment: datetime, fixed: Any) -> dict[str, tuple[str,
 
 def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
     """A policy file (JSON or TOML): a full policy for a what-if, a change for `policy set`."""
-    import tomllib
-
     from pydantic import ValidationError
 
     from ledger.errors import BadInput
-    from ledger.events import describe
+    from ledger.events import UTF8_BOM, describe
     from ledger.policy_input import PolicyChange, whole_policy
 
-    raw = file.read()
+    raw = file.read().removeprefix(UTF8_BOM)  # editors on some systems write one
     name = getattr(file, "name", "policy file")
     try:
-        data = json.loads(raw) if raw.lstrip()[:1] == b"{" else tomllib.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError) as error:
+        data = _json_or_toml(raw)
+    except UnicodeDecodeError:
+        raise BadInput(f"{name}: not UTF-8 text") from None
+    except ValueError as error:
         raise BadInput(f"{name}: neither JSON nor TOML ({error})") from None
     if not isinstance(data, dict):
         raise BadInput(f"{name}: a policy is a JSON object or a TOML table")
@@ -288,6 +294,20 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: {describe(error)}") from None
     except ValueError as error:  # fields that do not go together
         raise BadInput(f"{name}: {error}") from None
+
+
+def _json_or_toml(raw: bytes) -> Any:
+    """JSON when it starts like JSON and parses as JSON (`[1]` is also a TOML table
+    header, but JSON is what its writer meant), else TOML."""
+    import tomllib
+
+    if raw.lstrip()[:1] in (b"{", b"["):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            if raw.lstrip()[:1] == b"{":
+                raise
+    return tomllib.loads(raw.decode())
 
 
 @click.group()
@@ -302,21 +322,24 @@ def policy() -> None:
 
 
 @policy.command("show")
+@at_option("The moment to look at (ISO 8601 with a zone; default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @handle_errors
-def policy_show(as_json: bool) -> None:
-    """The policy in force now.
+def policy_show(at: datetime | None, as_json: bool) -> None:
+    """The policy in force now, or at a moment (`--at`).
 
     \b
     Example:
         invledger policy show --json
+        invledger policy show --at 2025-06-01T00:00:00Z
     """
+    from projections.history import policy_at
     from projections.views import load_policy
 
     book = _ledger()
     book.ensure_current()
     with book.store.read() as tx:
-        current = load_policy(tx)
+        current = load_policy(tx) if at is None else policy_at(tx, at)
     if as_json:
         click.echo(json.dumps(current.as_dict(), indent=2))
         return
@@ -344,7 +367,7 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
 
 
 @click.command()
-@click.option("--members", type=click.IntRange(min=2), required=True, help="How many members.")
+@click.option("--members", type=click.IntRange(min=3), required=True, help="How many members.")
 @click.option(
     "--invitations", type=click.IntRange(min=0), required=True, help="How many invitations."
 )
@@ -358,13 +381,22 @@ def simulate(members: int, invitations: int, seed: int, policy_changes: bool) ->
     Example:
         invledger simulate --members 2000 --invitations 20000 --seed 7 > history.jsonl
     """
-    from ledger.simulation import simulate as generate
-
     out = sys.stdout
-    for event in generate(members, invitations, seed, policy_changes=policy_changes):
+    for event in _generate(members, invitations, seed, policy_changes=policy_changes):
         out.write(json.dumps(event, separators=(",", ":")))
         out.write("\n")
     out.flush()
+
+
+def _generate(members: int, invitations: int, seed: int, **options: Any) -> Any:
+    """The simulated history, or BadInput for sizes it cannot honour."""
+    from ledger.errors import BadInput
+    from ledger.simulation import simulate as generate
+
+    try:
+        return generate(members, invitations, seed, **options)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
 
 
 @click.command()
@@ -386,24 +418,28 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         invledger demo
     """
     from ledger.application import Ledger
-    from ledger.simulation import simulate as generate
+    from ledger.errors import BadInput
     from projections import queries
     from projections.statement import statement_of_reasons
 
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
+    events = _generate(members, invitations, seed)
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+    except OSError as error:
+        raise BadInput(f"cannot replace {path}: {error.strerror}") from None
+    book = Ledger(path)  # a folder that is missing or not writable stops here, in one line
     history = os.path.splitext(path)[0] + ".jsonl"
     click.secho(
         f"1. simulating {members:,} members and {invitations:,} invitations -> {history}", bold=True
     )
-    with open(history, "w") as out:
-        out.writelines(
-            json.dumps(event, separators=(",", ":")) + "\n"
-            for event in generate(members, invitations, seed)
-        )
+    try:
+        with open(history, "w") as out:
+            out.writelines(json.dumps(event, separators=(",", ":")) + "\n" for event in events)
+    except OSError as error:
+        raise BadInput(f"cannot write {history}: {error.strerror}") from None
     click.secho(f"2. importing into {path}", bold=True)
-    book = Ledger(path)
     bar = ProgressLine("importing", unit="lines")
     size = os.path.getsize(history)
     with open(history, "rb") as lines:
@@ -477,8 +513,10 @@ def follow(poll: float, rounds: int | None) -> None:
             total[0] += count
             click.echo(f"applied {count:,} events ({total[0]:,} since start)")
 
-    click.echo(f"following {book.store.url} (Ctrl-C to stop)", err=True)
+    def ready() -> None:
+        click.echo(f"following {book.store.url} (Ctrl-C to stop)", err=True)
+
     try:
-        book.follow(applied, poll_seconds=poll, rounds=rounds)
+        book.follow(applied, poll_seconds=poll, rounds=rounds, on_ready=ready)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)

@@ -81,7 +81,7 @@ def ledger() -> Ledger:
 @cli.command()
 @click.argument("sender", type=HANDLE)
 @click.argument("recipient", type=HANDLE)
-@click.option("--invitation", help="Invitation id (default: a new UUID).")
+@click.option("--invitation", type=HANDLE, help="Invitation id (default: a new UUID).")
 @click.option("--message", help="Message to the recipient, at most 300 characters.")
 @click.option("--email", help="The recipient's email address.")
 @at_option("When it was sent (default: now).")
@@ -104,7 +104,7 @@ def send(
 
     fields = {
         "type": "invitation_sent",
-        "invitation": invitation or new_id(),
+        "invitation": new_id() if invitation is None else invitation,
         "sender": sender,
         "recipient": recipient,
         "message": message,
@@ -151,7 +151,7 @@ withdraw = cli.command(
 @cli.command()
 @click.argument("member", type=HANDLE)
 @click.option("--statement", required=True, help="Why the member thinks the restriction is wrong.")
-@click.option("--appeal", "appeal_id", help="Appeal id (default: a new UUID).")
+@click.option("--appeal", "appeal_id", type=HANDLE, help="Appeal id (default: a new UUID).")
 @at_option("When it was filed (default: now).")
 @handle_errors
 def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | None) -> None:
@@ -165,7 +165,7 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
 
     fields = {
         "type": "appeal_filed",
-        "appeal": appeal_id or new_id(),
+        "appeal": new_id() if appeal_id is None else appeal_id,
         "member": member,
         "statement": statement,
         "at": at,
@@ -288,7 +288,8 @@ def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -
 
         text = statement_of_reasons(out)
         if as_json:
-            click.echo(json.dumps({"member": member, "statement": text}, indent=2))
+            answer = {"member": member, "as_of": render.when(out.as_of), "statement": text}
+            click.echo(json.dumps(answer, indent=2))
         else:
             click.echo(text)
     elif as_json:

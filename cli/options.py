@@ -66,11 +66,22 @@ def handle_errors(function: F) -> F:
             sys.exit(error.exit_code)
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            _silence_stdout()
             sys.exit(0)
+        except OSError as error:
+            # Anything else the system refuses (a full disk under the output, an I/O
+            # error): the reason in one line; stdout is dropped so that its last flush
+            # at exit does not fail a second time.
+            _silence_stdout()
+            click.echo(f"Error: {error.strerror or error}", err=True)
+            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 class HandleType(click.ParamType[str]):

@@ -99,6 +99,8 @@ class Ledger:
         failure: tuple[int, str] | None = None
         for number, raw in enumerate(lines, 1):
             read_bytes += len(raw)
+            if number == 1:
+                raw = raw.removeprefix(ev.UTF8_BOM)
             if not raw.strip():
                 continue
             try:
@@ -191,10 +193,13 @@ class Ledger:
         on_applied: Callable[[int], None],
         poll_seconds: float = 0.5,
         rounds: int | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         """Keep the views current as events arrive: by subscription on PostgreSQL, else by polling.
 
-        `rounds` bounds the number of wake-ups (for tests); None follows until interrupted.
+        `on_ready` is told once the follower is caught up and subscribed (or polling):
+        from then on no event is missed. `rounds` bounds the number of wake-ups (for
+        tests); None follows until interrupted.
         """
         import time
 
@@ -205,6 +210,8 @@ class Ledger:
                 position = Views(tx).position
             try:
                 with subscribe(gt=position) as subscription:
+                    if on_ready is not None:
+                        on_ready()
                     for count, _ in enumerate(subscription, 1):
                         on_applied(self.ensure_current())
                         if rounds is not None and count >= rounds:
@@ -212,6 +219,8 @@ class Ledger:
             except PersistenceError as error:
                 raise StorageError(f"lost the subscription to {self.store.url}: {error}") from None
             return
+        if on_ready is not None:
+            on_ready()
         count = 0
         while rounds is None or count < rounds:
             time.sleep(poll_seconds)

@@ -144,6 +144,8 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 TOPIC_PREFIX = "invledger:"
 MAX_LINE_BYTES = 64 * 1024
+# A UTF-8 byte order mark: some editors start a file with it. It is skipped there.
+UTF8_BOM = b"\xef\xbb\xbf"
 
 _adapters: list[TypeAdapter[Event]] = []
 
@@ -161,7 +163,18 @@ def parse(line: bytes | str) -> Event:
     try:
         return _adapter().validate_json(line)
     except ValidationError as error:
-        raise BadInput(describe(error)) from None
+        raise BadInput(_not_utf8(line) or describe(error)) from None
+
+
+def _not_utf8(line: bytes | str) -> str | None:
+    """Why a line that failed to parse is not UTF-8 text, if it is not."""
+    if isinstance(line, str):
+        return None
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"not UTF-8 text (byte {error.start + 1} of the line)"
+    return None
 
 
 def from_fields(data: dict[str, object]) -> Event:

@@ -96,7 +96,7 @@ def _check_appeal_filed(event: ev.AppealFiled, views: Views) -> None:
     state = views.member_standing(event.member)
     reason = standing_rules.check_appeal(state, event.at, views.policy)
     if reason is not None:
-        raise RuleViolation("appeal-not-allowed", f"{event.member}: {reason}")
+        raise RuleViolation("appeal-not-allowed", reason)
 
 
 def _check_appeal_resolved(event: ev.AppealGranted | ev.AppealDenied, views: Views) -> None:

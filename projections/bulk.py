@@ -101,8 +101,9 @@ def apply_range(
 ) -> int:
     """Apply the events after `views.position` up to `last` to the views, in this transaction.
 
-    Flushes `views` (rows, tracking) at the end; returns how many events the range held.
-    `progress` is told the range's events in parts as its steps finish (they sum to it).
+    Flushes `views` (rows, tracking) at the end; returns how many events it applied.
+    `progress` is told the range's events in parts as its steps finish (they sum to all
+    of them, applied or left out).
     `log` names the table of the events (a scratch rebuild reads another ledger's); with
     `until`, only the events dated at or before it are applied (the rest still count as
     passed); without `policy_changes`, the log's are left out (a what-if has its own).
@@ -134,8 +135,9 @@ def apply_range(
         others = [(position, ev.decode(bytes(state))) for position, state in stored]
         if until is not None:
             others = [(position, event) for position, event in others if event.at <= until]
-        count = _extract(tx, after, last, log, None if until is None else to_us(until))
-        count += len(others)
+        applied = _extract(tx, after, last, log, None if until is None else to_us(until))
+        applied += len(others)
+        count = applied
         if until is not None or not policy_changes:
             # Every event of the range counts as passed, applied or left out.
             found = tx.one(
@@ -162,7 +164,7 @@ def apply_range(
     views.flush()
     views.forget()
     done(1.0)
-    return count
+    return applied
 
 
 def _extract(tx: Tx, after: int, last: int, log: str, until_us: int | None) -> int:

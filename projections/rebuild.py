@@ -77,10 +77,12 @@ def feed(
     policy: Policy | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """Apply the source's log after the target's tracking position to the target's views.
+    """Apply the source's log after the target's tracking position to the target's views;
+    returns how many events were applied.
 
     With `until`, only events at or before that moment; with `policy`, that policy
-    from the start and the log's policy changes left out.
+    from the start and the log's policy changes left out. `progress` is told every
+    event passed, applied or left out.
     """
     applied = 0
     if isinstance(target, SQLiteStore) and _in_sql(source, target):
@@ -115,8 +117,8 @@ def feed(
                 in_this_transaction += len(rows)
                 if progress:
                     progress(len(rows))
+                applied += len(chosen)
             views.flush()
-        applied += in_this_transaction
         if in_this_transaction < FLUSH_EVERY:
             return applied
 

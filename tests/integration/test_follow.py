@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from eventsourcing.persistence import StoredEvent
 
@@ -49,7 +48,7 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
         }
     )
     # PostgreSQL wakes the follower once per notification; SQLite once per poll.
-    rounds = "1" if ledger_url.startswith("postgresql://") else "15"
+    rounds = "1" if ledger_url.startswith("postgresql://") else "25"
     follower = subprocess.Popen(
         [
             sys.executable,
@@ -67,7 +66,11 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)  # the follower is up and subscribed (or polling)
+    # Its first line says it is caught up and subscribed (or polling): appended before
+    # that, the event could be applied by its first catch-up, and no notification would
+    # come after it.
+    assert follower.stderr is not None
+    assert follower.stderr.readline().startswith("following "), "the follower did not start"
     append_behind_the_views(ledger_url, "e-outside", "inv-outside")
     out, err = follower.communicate(timeout=60)
 

@@ -1,0 +1,273 @@
+"""The real `invledger` process at the edges a review found: sizes a simulation cannot
+honour, folders that are missing, options that do not go together, byte order marks,
+text that is not UTF-8, output that cannot be written, and answers as of a moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import day, invoke
+
+
+def one_error_line(done: subprocess.CompletedProcess[Any]) -> str:
+    stderr = done.stderr if isinstance(done.stderr, str) else done.stderr.decode()
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: "), stderr
+    return lines[0]
+
+
+def dump(db: Path | str) -> str:
+    done = invoke(db, "export")
+    assert done.returncode == 0, done.stderr
+    return str(done.stdout)
+
+
+# simulate and demo -------------------------------------------------------------------
+
+
+def test_simulate_with_more_invitations_than_the_members_allow_is_one_line_exit_2(
+    tmp_path: Path,
+) -> None:
+    done = invoke(tmp_path / "unused.db", "simulate", "--members", "3", "--invitations", "50")
+
+    assert done.returncode == 2
+    assert "at most 3 distinct invitations" in one_error_line(done)
+    assert done.stdout == ""
+
+
+def test_simulate_with_fewer_than_three_members_is_bad_usage(tmp_path: Path) -> None:
+    done = invoke(tmp_path / "unused.db", "simulate", "--members", "2", "--invitations", "0")
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--members" in done.stderr
+
+
+def test_demo_into_a_missing_folder_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "no-such-folder" / "demo.db"
+
+    done = invoke(tmp_path / "unused.db", "demo", "--path", str(target))
+
+    assert done.returncode == 2
+    assert "no-such-folder" in one_error_line(done)
+    assert not target.parent.exists()
+
+
+def test_demo_with_sizes_the_simulation_cannot_honour_keeps_the_old_demo_file(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "demo.db"
+    target.write_bytes(b"an earlier demo")
+
+    done = invoke(
+        tmp_path / "unused.db",
+        "demo",
+        "--path",
+        str(target),
+        "--members",
+        "10",
+        "--invitations",
+        "1000",
+    )
+
+    assert done.returncode == 2
+    assert "distinct invitations" in one_error_line(done)
+    assert target.read_bytes() == b"an earlier demo"
+
+
+# replay ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra", [["--until", "2026-01-10T00:00:00Z"], ["--policy", "POLICY"]], ids=["until", "policy"]
+)
+def test_replay_check_with_until_or_policy_is_refused_not_ignored(
+    worked_db: Path, tmp_path: Path, extra: list[str]
+) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"version": 2, "restrict_at": 6}')
+    extra = [str(policy) if arg == "POLICY" else arg for arg in extra]
+
+    done = invoke(worked_db, "replay", "--check", *extra)
+
+    assert done.returncode == 2
+    assert "--check" in one_error_line(done)
+    assert done.stdout == ""
+
+
+def test_replay_until_counts_the_events_dated_until_then(
+    db: str, tmp_path: Path, worked_example_file: Path
+) -> None:
+    assert invoke(db, "import", str(worked_example_file)).returncode == 0
+    events = [json.loads(line) for line in worked_example_file.read_text().splitlines()]
+    moment = day(10, 6)  # after the appeal is filed, before it is granted
+    dated = sum(1 for e in events if e["at"] <= moment)  # one format, so text order is time order
+    assert 0 < dated < len(events)
+
+    done = invoke(db, "replay", "--until", moment, "--json")
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["events"] == dated
+    assert summary["last_position"] == len(events)
+    nothing = json.loads(invoke(db, "replay", "--until", "2020-01-01T00:00:00Z", "--json").stdout)
+    assert nothing["events"] == 0
+
+
+# input files -------------------------------------------------------------------------
+
+
+def test_an_import_file_that_starts_with_a_byte_order_mark_imports_whole(
+    tmp_path: Path, worked_example_file: Path
+) -> None:
+    plain, marked = tmp_path / "plain.db", tmp_path / "marked.db"
+    with_mark = tmp_path / "with-mark.jsonl"
+    with_mark.write_bytes(b"\xef\xbb\xbf" + worked_example_file.read_bytes())
+
+    assert invoke(plain, "import", str(worked_example_file)).returncode == 0
+    done = invoke(marked, "import", str(with_mark))
+
+    assert done.returncode == 0, done.stderr
+    assert dump(marked) == dump(plain)
+
+
+def test_a_byte_order_mark_after_the_first_line_is_a_bad_line(
+    tmp_path: Path, worked_example_file: Path
+) -> None:
+    lines = worked_example_file.read_bytes().splitlines(keepends=True)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(lines[0] + b"\xef\xbb\xbf" + lines[1])
+
+    done = invoke(tmp_path / "ledger.db", "import", str(broken))
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: line 2: not valid JSON")
+
+
+def test_a_line_that_is_not_utf8_says_so_with_its_line_number(tmp_path: Path) -> None:
+    history = tmp_path / "latin1.jsonl"
+    good = {"id": "e1", "type": "invitation_sent", "at": day(0), "invitation": "i1"}
+    good |= {"sender": "ana", "recipient": "bo"}
+    latin1 = (
+        b'{"id":"e2","type":"invitation_sent","at":"2026-01-01T12:00:00Z","invitation":"i2",'
+        b'"sender":"ren\xe9","recipient":"bo"}'
+    )
+    history.write_bytes((json.dumps(good) + "\n").encode() + latin1 + b"\n")
+
+    done = invoke(tmp_path / "ledger.db", "import", str(history))
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    error = done.stderr.strip().splitlines()[-1]  # after the count of what came before
+    where = latin1.index(b"\xe9") + 1
+    assert error == f"Error: line 2: not UTF-8 text (byte {where} of the line)"
+
+
+def test_a_policy_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    policy = tmp_path / "stricter.toml"
+    policy.write_bytes(b"\xef\xbb\xbfversion = 2\nrestrict_at = 6\n")
+    db = tmp_path / "ledger.db"
+
+    done = invoke(db, "policy", "set", str(policy), "--at", day(0))
+
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(invoke(db, "policy", "show", "--json").stdout)
+    assert shown["version"] == 2 and shown["restrict_at"] == 6
+
+
+def test_a_policy_file_holding_a_json_array_says_a_policy_is_an_object(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text("[1]")
+
+    done = invoke(tmp_path / "ledger.db", "replay", "--policy", str(policy))
+
+    assert done.returncode == 2
+    assert "a policy is a JSON object or a TOML table" in one_error_line(done)
+
+
+# arguments and output ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send", "ana", "bo", "--invitation", ""],
+        ["send", "ana", "bo", "--invitation", "two words"],
+        ["appeal", "ana", "--statement", "s", "--appeal", ""],
+    ],
+    ids=["empty-invitation", "invitation-with-space", "empty-appeal"],
+)
+def test_an_id_given_on_the_command_line_must_be_a_handle(tmp_path: Path, args: list[str]) -> None:
+    db = tmp_path / "ledger.db"
+
+    done = invoke(db, *args)
+
+    assert done.returncode == 2
+    assert "is not a handle" in done.stderr and "Traceback" not in done.stderr
+    assert dump(db) == ""
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["export"], ["status", "alice", "--json"]])
+def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: Path, args: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*invoke_command(worked_db), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    assert done.returncode == 2
+    assert "No space left on device" in one_error_line(done)
+
+
+def invoke_command(db: Path) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "cli", "--db", str(db)]
+
+
+def test_the_appeal_refusal_names_the_member_once(tmp_path: Path) -> None:
+    done = invoke(tmp_path / "ledger.db", "appeal", "maya", "--statement", "why", "--at", day(0))
+
+    assert done.returncode == 1
+    assert one_error_line(done) == "Error: maya has no active restriction to appeal"
+
+
+# answers as of a moment --------------------------------------------------------------
+
+
+def test_policy_show_at_a_moment_before_a_change_gives_the_policy_then(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    policy = tmp_path / "stricter.json"
+    policy.write_text('{"version": 2, "restrict_at": 6}')
+    assert invoke(db, "policy", "set", str(policy), "--at", day(5)).returncode == 0
+
+    before = json.loads(invoke(db, "policy", "show", "--at", day(4), "--json").stdout)
+    after = json.loads(invoke(db, "policy", "show", "--at", day(6), "--json").stdout)
+
+    assert (before["version"], before["restrict_at"]) == (1, 7)
+    assert (after["version"], after["restrict_at"]) == (2, 6)
+
+
+def test_the_statement_json_says_as_of_when(ask: Any) -> None:
+    done = ask("audit", "alice", "--statement", "--json", "--at", day(8))
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["as_of"] == day(8)
+    assert answer["member"] == "alice" and "Statement" in answer["statement"]
