@@ -326,7 +326,7 @@ def policy() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @handle_errors
 def policy_show(at: datetime | None, as_json: bool) -> None:
-    """The policy in force now, or at a moment (`--at`).
+    """The policy in force now, or at a moment (`--at`): a change dated later is not yet.
 
     \b
     Example:
@@ -334,12 +334,11 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
         invledger policy show --at 2025-06-01T00:00:00Z
     """
     from projections.history import policy_at
-    from projections.views import load_policy
 
     book = _ledger()
     book.ensure_current()
     with book.store.read() as tx:
-        current = load_policy(tx) if at is None else policy_at(tx, at)
+        current = policy_at(tx, moment_or_now(at))
     if as_json:
         click.echo(json.dumps(current.as_dict(), indent=2))
         return

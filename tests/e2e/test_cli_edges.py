@@ -264,6 +264,19 @@ def test_policy_show_at_a_moment_before_a_change_gives_the_policy_then(tmp_path:
     assert (after["version"], after["restrict_at"]) == (2, 6)
 
 
+def test_policy_show_without_a_moment_leaves_out_a_change_dated_later(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    policy = tmp_path / "stricter.json"
+    policy.write_text('{"version": 2, "restrict_at": 6}')
+    assert invoke(db, "policy", "set", str(policy), "--at", "2999-01-01T00:00:00Z").returncode == 0
+
+    now = json.loads(invoke(db, "policy", "show", "--json").stdout)
+    then = json.loads(invoke(db, "policy", "show", "--at", "2999-01-02T00:00:00Z", "--json").stdout)
+
+    assert now["version"] == 1
+    assert then["version"] == 2
+
+
 def test_the_statement_json_says_as_of_when(ask: Any) -> None:
     done = ask("audit", "alice", "--statement", "--json", "--at", day(8))
 
