@@ -57,10 +57,14 @@ def handle_errors(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ledger.errors import LedgerError
+        from ledger.errors import LedgerError, RuleViolation
 
         try:
             return function(*args, **kwargs)
+        except RuleViolation as error:
+            # The rule's name, as `check` gives it: scripts can tell the refusals apart.
+            click.echo(f"Error: refused by rule '{error.rule}': {error}", err=True)
+            sys.exit(error.exit_code)
         except LedgerError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)

@@ -168,9 +168,14 @@ def check_send(event: ev.InvitationSent, views: Views) -> str | None:
             f"invitation until {until}",
         )
     if seen.level == "warned":
+        level, days = standing_rules.next_restriction(state, event.at, policy)
+        step = (
+            f"{event.sender} will be suspended for {days} days"
+            if level == "suspended"
+            else f"{event.sender} will have to give the recipient's email for {days} days"
+        )
         return (
             f"warning: {event.sender} has {seen.reports_counted} 'I don't know this person' "
-            f"reports in the last {views.policy.window_days} days; at "
-            f"{views.policy.restrict_at} invitations will require the recipient's email"
+            f"reports in the last {policy.window_days} days; at {policy.restrict_at}, {step}"
         )
     return None

@@ -11,7 +11,10 @@ from __future__ import annotations
 # 2: inv_standing.level is the level of the member's open episode (it was the level
 #    under the policy in force when the row was written, which a later policy change
 #    could leave stale).
-SCHEMA_VERSION = 2
+# 3: a member's standing state records the policy of its latest judgement, which an
+#    open warning leaves the window by (a policy change no longer ends it by itself, and
+#    a report at the very moment one leaves the window keeps it open).
+SCHEMA_VERSION = 3
 VIEWS_TRACKING_KEY = "views"
 
 # Tables in the order a rebuild clears them.

@@ -9,8 +9,12 @@ Readings chosen where SPEC.md is silent (each keeps its worked example intact):
 - An escalation is a suspension even when the email restriction it replaces began more
   than recidive_days ago: k is then taken as 1 (the first suspension length).
 - A warning keeps the causes it opened with; later reports only push its end back.
-- A policy change that leaves an open warning already below warn_at (or past its window
-  exit) closes it at the next judgement, with ended_by "window".
+- An open warning leaves the window by the window_days and warn_at of its latest
+  judgement (a report against the member, or an expiry), kept in `judged`: a policy
+  change does not by itself end it, whatever moment is asked. At the next report, a
+  warning below the new warn_at (or out of the new window) ends there, "window".
+- A report dated at the very moment the oldest report a warning needs leaves the window
+  keeps the warning open when it tops the count up again: the count never fell.
 - Any unresolved appeal is the open appeal, even when its restriction has since ended.
 - An appeal filed with no active restriction (possible only in a what-if replay under
   another policy) is recorded with restriction -1, and granting it changes nothing.
@@ -183,6 +187,10 @@ class MemberStanding:
     episodes: list[Episode]  # oldest first, never pruned
     appeals: list[AppealRecord]
     clock: datetime | None  # latest moment judged
+    # (window_days, warn_at) of the policy at the latest judgement (a report against the
+    # member, or an expiry): an open warning leaves the window by these, since a policy
+    # change takes effect at the next judgement and does not by itself end an episode.
+    judged: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -192,6 +200,7 @@ class MemberStanding:
             "episodes": [episode.to_json() for episode in self.episodes],
             "appeals": [appeal.to_json() for appeal in self.appeals],
             "clock": _iso(self.clock),
+            "judged": None if self.judged is None else list(self.judged),
         }
 
     @classmethod
@@ -203,6 +212,7 @@ class MemberStanding:
             episodes=[Episode.from_json(episode) for episode in data["episodes"]],
             appeals=[AppealRecord.from_json(appeal) for appeal in data["appeals"]],
             clock=_from_iso(data["clock"]),
+            judged=_judged(data.get("judged")),
         )
 
 
@@ -252,8 +262,11 @@ def on_report(state: MemberStanding, report: Report, policy: Policy) -> MemberSt
     oldest, newest = _counted_span(state, report.at, policy)
     count = newest - oldest
     now = _now(state, report.at)
+    state.judged = (policy.window_days, policy.warn_at)
     restriction = _active_restriction(state)
     if restriction is None:
+        if now == report.at:  # a late-timed report does not reopen the past
+            _rejudge_warning(state, count, now, policy)
         if count >= policy.restrict_at:
             causes = tuple(reports[oldest:newest])
             _restrict(state, causes, report.position, now, policy, escalating=None)
@@ -274,6 +287,23 @@ def on_report(state: MemberStanding, report: Report, policy: Policy) -> MemberSt
         _restrict(state, causes, report.position, now, policy, escalating=restriction)
     # During a suspension nothing new is imposed; the report waits in `reports`.
     return state
+
+
+def _rejudge_warning(state: MemberStanding, count: int, now: datetime, policy: Policy) -> None:
+    """A report against a member with no active restriction judges the warning anew.
+
+    A warning that left the window at this very moment is topped up again by this
+    report: the count never fell below warn_at, so it never ended. An open warning
+    whose count is below warn_at under the policy now in force (a changed policy)
+    ends at this judgement.
+    """
+    last = state.episodes[-1] if state.episodes else None
+    if last is None or last.level != "warned":
+        return
+    if last.ended_by == "window" and last.ended_at == now and count >= policy.warn_at:
+        last.ended_at = last.ended_by = None
+    elif last.ended_at is None and count < policy.warn_at:
+        last.ended_at, last.ended_by = now, "window"
 
 
 def check_appeal(state: MemberStanding, at: datetime, policy: Policy) -> str | None:
@@ -358,6 +388,7 @@ def view(state: MemberStanding, t: datetime, policy: Policy) -> StandingView:
         episodes=episodes,
         appeals=state.appeals,
         clock=state.clock,
+        judged=state.judged,
     )
     _advance(seen, t, policy)
 
@@ -389,7 +420,8 @@ def _advance(state: MemberStanding, t: datetime, policy: Policy) -> None:
         state.clock = t  # nothing open, so nothing can expire or leave the window
         return
     cursor = t if state.clock is None else state.clock
-    window = timedelta(days=policy.window_days)
+    window_days, warn_at = state.judged or (policy.window_days, policy.warn_at)
+    window = timedelta(days=window_days)
     while True:
         restriction = _active_restriction(state)
         if restriction is not None:
@@ -399,18 +431,23 @@ def _advance(state: MemberStanding, t: datetime, policy: Policy) -> None:
             cursor = max(cursor, restriction.until)
             restriction.ended_at = cursor
             restriction.ended_by = "expiry"
-            _warn_at_expiry(state, restriction, cursor, policy)
+            _warn_at_expiry(state, restriction, cursor, policy)  # a judgement
+            window_days, warn_at = state.judged = (policy.window_days, policy.warn_at)
+            window = timedelta(days=window_days)
             continue
         warning = _open_warning(state)
         if warning is None:
             break
-        oldest, newest = _counted_span(state, cursor, policy)
-        if newest - oldest >= policy.warn_at:
+        oldest = bisect_right(state.reports, cursor - window, key=_at)
+        newest = bisect_right(state.reports, cursor, key=_at)
+        if newest - oldest >= warn_at:
             # The warn_at-th newest report is the oldest one the warning still needs.
-            leaves = state.reports[newest - policy.warn_at].at + window
-            ends = leaves if leaves >= cursor else t  # past exit: a policy change
+            leaves = state.reports[newest - warn_at].at + window
+            ends = max(leaves, cursor)
         else:
-            ends = t  # already below warn_at under a changed policy: ends at this judgement
+            # Below warn_at already at the latest judgement: only a view kept from
+            # before `judged` was recorded gets here. It ends then, not at a later `t`.
+            ends = cursor
         if ends > t:
             break
         cursor = max(cursor, ends)
@@ -474,6 +511,15 @@ def _restrict(
         )
     )
     _move_clean_slate(state, position)
+
+
+def next_restriction(state: MemberStanding, at: datetime, policy: Policy) -> tuple[str, int]:
+    """The level and length in days of the restriction that reaching restrict_at at `at`
+    would impose: email required the first time, else a suspension (repeat offence)."""
+    earlier = _earlier_restrictions(state, at, policy)
+    if earlier == 0:
+        return "email_required", policy.restrict_days
+    return "suspended", _suspension_days(earlier, policy)
 
 
 def _suspension_days(earlier: int, policy: Policy) -> int:
@@ -621,6 +667,10 @@ def _earlier(earlier: int, policy: Policy) -> str:
 def _capped(days: int, earlier: int, policy: Policy) -> str:
     capped = days < _doubled_suspension_days(earlier, policy)
     return f" (capped at max_suspend_days={policy.max_suspend_days})" if capped else ""
+
+
+def _judged(value: Any) -> tuple[int, int] | None:
+    return None if value is None else (int(value[0]), int(value[1]))
 
 
 def _iso(moment: datetime | None) -> str | None:

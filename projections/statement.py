@@ -2,65 +2,146 @@
 
 It says what is restricted, since and until when, the facts (how many reports,
 over which days) without naming any recipient, that the decision was automated
-under which rule and policy version, and how to appeal.
+under which rule and policy version, and how to appeal. A restriction that has
+ended is told in the past tense, and an open warning (which restricts nothing)
+gets a statement of its own.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from projections.queries import AuditOut, EpisodeOut
 
 WHAT = {
-    "warned": "No restriction applies yet: this is a warning.",
     "email_required": "Every invitation you send must include the recipient's email address.",
     "suspended": "You cannot send invitations.",
+}
+WHAT_THEN = {
+    "email_required": "every invitation you sent had to include the recipient's email address",
+    "suspended": "you could not send invitations",
 }
 
 
 def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    episode = _latest_restriction(audit.episodes)
-    if episode is None:
-        return (
-            f"Statement for {audit.member} as of {audit.as_of.strftime(fmt)}\n\n"
-            "No restriction has been imposed on your account: no statement of reasons is due."
-        )
-    days = sorted({c.at.date() for c in episode.causes})
-    first, last = (days[0], days[-1]) if days else (None, None)
-    if episode.ended_at is not None:
-        period = (
-            f"from {episode.began_at.strftime(fmt)} until {episode.ended_at.strftime(fmt)} "
-            f"(ended by {_ended(episode.ended_by)})"
-        )
-    else:
-        until = episode.until.strftime(fmt) if episode.until else "further notice"
-        period = f"from {episode.began_at.strftime(fmt)} until {until}"
+    """The statement for the decision that matters at `audit.as_of`: the restriction in
+    force; else the open warning (with the last restriction, if one ended); else the
+    last restriction, ended; else none is due."""
+    restriction = _latest_restriction(audit.episodes)
+    warning = _open_warning(audit.episodes)
+    if restriction is not None and restriction.ended_at is None:
+        return _in_force(audit.member, restriction, fmt)
+    if warning is not None:
+        return _warned(audit.member, warning, restriction, audit.as_of, fmt)
+    if restriction is not None:
+        return _ended_restriction(audit.member, restriction, audit.as_of, fmt)
+    return (
+        f"Statement for {audit.member} as of {audit.as_of.strftime(fmt)}\n\n"
+        "No restriction has been imposed on your account: no statement of reasons is due."
+    )
+
+
+def _in_force(member: str, episode: EpisodeOut, fmt: str) -> str:
+    until = episode.until.strftime(fmt) if episode.until else "further notice"
+    return "\n".join(
+        [
+            f"Statement of reasons for {member}",
+            "",
+            f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
+            f"   This applies from {episode.began_at.strftime(fmt)} until {until}.",
+            _facts(episode),
+            f"3. Grounds: {episode.rule}",
+            _automation(episode),
+            (
+                "5. Redress: you may appeal this decision while it applies (one appeal at a "
+                'time), through the support form ("appeal"), stating why you think it is '
+                "wrong; a person will review it and reply. You may also use out-of-court "
+                "dispute settlement or the courts."
+            ),
+        ]
+    )
+
+
+def _ended_restriction(member: str, episode: EpisodeOut, as_of: datetime, fmt: str) -> str:
+    return "\n".join(
+        [
+            f"Statement of reasons for {member}, as of {as_of.strftime(fmt)}",
+            "",
+            (
+                f"1. Decision: {_past(episode, fmt)} It no longer applies: you may send "
+                "invitations as before."
+            ),
+            _facts(episode),
+            f"3. Grounds: {episode.rule}",
+            _automation(episode),
+            (
+                "5. Redress: the restriction has ended, so it can no longer be appealed. If you "
+                "think it was wrong, tell our support team; a person will review it and reply. "
+                "You may also use out-of-court dispute settlement or the courts."
+            ),
+        ]
+    )
+
+
+def _warned(
+    member: str, warning: EpisodeOut, earlier: EpisodeOut | None, as_of: datetime, fmt: str
+) -> str:
     lines = [
-        f"Statement of reasons for {audit.member}",
+        f"Statement for {member}, as of {as_of.strftime(fmt)}",
         "",
-        f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
-        f"   This applies {period}.",
         (
-            f"2. Facts: {len(episode.causes)} invitations you sent were reported by their recipients "
-            f'as "I don\'t know this person", between {first} and {last}. The recipients are not '
-            "named here, to protect them."
+            f"1. Decision: your account has been warned since {warning.began_at.strftime(fmt)}. "
+            "No restriction applies: you may send invitations. If reports like these reach "
+            "the limit the grounds name, a restriction will follow."
         ),
-        f"3. Grounds: {episode.rule}",
+        _facts(warning),
+        f"3. Grounds: {warning.rule}",
+        _automation(warning),
         (
-            f"4. Automation: this decision was taken by automated means under invitation policy "
-            f"version {episode.policy_version}, without an individual review. Every report it relies "
-            "on is recorded and can be checked by our support team."
-        ),
-        (
-            "5. Redress: you may appeal this decision while it applies (one appeal at a time), through "
-            'the support form ("appeal"), stating why you think it is wrong; a person will review it and '
-            "reply. You may also use out-of-court dispute settlement or the courts."
+            "5. Redress: a warning restricts nothing and cannot be appealed. If you think "
+            "the reports are wrong, tell our support team; a person will review them."
         ),
     ]
+    if earlier is not None:
+        lines += ["", f"Earlier: {_past(earlier, fmt)} It no longer applies."]
     return "\n".join(lines)
+
+
+def _past(episode: EpisodeOut, fmt: str) -> str:
+    assert episode.ended_at is not None
+    return (
+        f"your account was {_level(episode.level)} from {episode.began_at.strftime(fmt)} "
+        f"until {episode.ended_at.strftime(fmt)} (ended by {_ended(episode.ended_by)}): "
+        f"{WHAT_THEN[episode.level]}."
+    )
+
+
+def _facts(episode: EpisodeOut) -> str:
+    days = sorted({c.at.date() for c in episode.causes})
+    first, last = (days[0], days[-1]) if days else (None, None)
+    return (
+        f"2. Facts: {len(episode.causes)} invitations you sent were reported by their "
+        f'recipients as "I don\'t know this person", between {first} and {last}. The '
+        "recipients are not named here, to protect them."
+    )
+
+
+def _automation(episode: EpisodeOut) -> str:
+    return (
+        "4. Automation: this decision was taken by automated means under invitation policy "
+        f"version {episode.policy_version}, without an individual review. Every report it "
+        "relies on is recorded and can be checked by our support team."
+    )
 
 
 def _latest_restriction(episodes: list[EpisodeOut]) -> EpisodeOut | None:
     restrictions = [e for e in episodes if e.level in ("email_required", "suspended")]
     return restrictions[-1] if restrictions else None
+
+
+def _open_warning(episodes: list[EpisodeOut]) -> EpisodeOut | None:
+    last = episodes[-1] if episodes else None
+    return last if last is not None and last.level == "warned" and last.ended_at is None else None
 
 
 def _level(level: str) -> str:

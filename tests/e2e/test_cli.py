@@ -146,8 +146,10 @@ def test_a_warned_sender_sends_and_sees_the_warning_on_stderr(
 
     assert done.returncode == 0
     assert done.stdout == "inv-pq\n"
-    assert "warning" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr == (
+        "warning: pablo has 5 'I don't know this person' reports in the last 30 days; "
+        "at 7, pablo will have to give the recipient's email for 30 days\n"
+    )
 
 
 def test_a_ledger_in_a_missing_folder_is_bad_input_with_one_error_line(
@@ -443,6 +445,27 @@ def test_check_exits_1_and_names_the_rule_when_refused(ask: Any) -> None:
 
     assert done.returncode == 1
     assert "email-required" in one_error_line(done)
+
+
+def test_a_repeat_offender_is_warned_of_the_suspension_not_of_the_email_rule(ask: Any) -> None:
+    # Day 24: warned again, with the restriction of day 7 inside the recidive window.
+    done = ask("check", "alice", "newcomer-nina", "--at", day(24, 1))
+
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[-1] == (
+        "warning: alice has 5 'I don't know this person' reports in the last 30 days; "
+        "at 7, alice will be suspended for 7 days"
+    )
+
+
+def test_a_refused_send_names_the_rule_as_check_does(ask: Any) -> None:
+    # Day 27: suspended since day 26 (a read-only ledger is enough: nothing is stored).
+    checked = ask("check", "alice", "newcomer-nina", "--at", day(27))
+    sent = ask("send", "alice", "newcomer-nina", "--at", day(27))
+
+    assert (checked.returncode, sent.returncode) == (1, 1)
+    assert one_error_line(sent) == one_error_line(checked)
+    assert one_error_line(sent).startswith("Error: refused by rule 'suspended': alice is")
 
 
 def test_check_with_an_invalid_email_is_bad_input_and_exits_2(ask: Any) -> None:

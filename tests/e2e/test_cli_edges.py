@@ -245,7 +245,9 @@ def test_the_appeal_refusal_names_the_member_once(tmp_path: Path) -> None:
     done = invoke(tmp_path / "ledger.db", "appeal", "maya", "--statement", "why", "--at", day(0))
 
     assert done.returncode == 1
-    assert one_error_line(done) == "Error: maya has no active restriction to appeal"
+    assert one_error_line(done) == (
+        "Error: refused by rule 'appeal-not-allowed': maya has no active restriction to appeal"
+    )
 
 
 # answers as of a moment --------------------------------------------------------------

@@ -66,7 +66,9 @@ def test_a_json_policy_whose_version_does_not_grow_is_refused_by_the_rule(
     done = invledger("policy", "set", same)
 
     assert done.returncode == 1
-    assert done.stderr.strip().startswith("Error: policy version 1 must be larger")
+    assert done.stderr.strip().startswith(
+        "Error: refused by rule 'policy-version': policy version 1 must be larger"
+    )
     assert json.loads(invledger("policy", "show", "--json").stdout)["warn_at"] == 5
 
 

@@ -325,6 +325,52 @@ def test_the_statement_of_reasons_for_a_member_never_restricted_says_none_is_due
     assert "stranger-" not in text
 
 
+def test_the_statement_for_a_warning_says_no_restriction_applies_and_gives_its_facts(
+    story: Story,
+) -> None:
+    # Day 6: warned since day 5 by five reports, never restricted.
+    text = statement_of_reasons(audit(story.book, "alice", day(6)))
+
+    assert "warned since 2026-01-06 12:00 UTC" in text
+    assert "No restriction applies: you may send invitations" in text
+    assert "5 invitations you sent were reported" in text
+    assert "cannot be appealed" in text
+    assert "Earlier:" not in text
+
+
+def test_the_statement_after_a_granted_appeal_tells_the_restriction_in_the_past(
+    story: Story,
+) -> None:
+    # Day 12: the email restriction of day 7 was lifted by the appeal granted on day 11.
+    text = statement_of_reasons(audit(story.book, "alice", day(12)))
+
+    assert "your account was restricted (recipient email required)" in text
+    assert "until 2026-01-12 12:00 UTC (ended by a granted appeal)" in text
+    assert "It no longer applies" in text
+    assert "can no longer be appealed" in text
+    assert "you may appeal this decision while it applies" not in text
+
+
+def test_the_statement_while_warned_again_names_the_earlier_restriction_as_ended(
+    story: Story,
+) -> None:
+    # Day 24: warned by the reports of days 20-24; the restriction of day 7 was lifted.
+    text = statement_of_reasons(audit(story.book, "alice", day(24.05)))
+
+    assert "warned since 2026-01-25 12:00 UTC" in text
+    assert "Earlier: your account was restricted (recipient email required)" in text
+    assert "It no longer applies." in text.splitlines()[-1]
+
+
+def test_the_statement_after_a_suspension_expired_says_it_ended_by_expiry(story: Story) -> None:
+    # Day 35: the suspension of days 26-33 has expired.
+    text = statement_of_reasons(audit(story.book, "alice", day(35)))
+
+    assert "your account was suspended from sending invitations" in text
+    assert "(ended by expiry): you could not send invitations." in text
+    assert "7 invitations you sent were reported" in text
+
+
 # Blocks ----------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -307,16 +308,31 @@ def test_a_later_report_extends_the_warning_and_keeps_its_causes() -> None:
     assert ids(warning.causes) == ids(first_five)
 
 
-def test_a_warning_opened_again_when_a_report_arrives_at_the_exit_moment() -> None:
+def test_a_report_at_the_very_moment_one_leaves_the_window_keeps_the_warning_open() -> None:
+    # given alice warned by reports on days 1 to 5
+    alice = Alice()
+    first_five = alice.idk_daily(1, 5)
+    # when a report arrives on day 31 at noon, the very moment the day-1 report leaves
+    alice.idk(day(31))
+    advance(alice.state, day(60), alice.policy)
+    # then the count never fell below five: one warning, with its first causes, lasts
+    # until the day-2 report leaves on day 32
+    (warning,) = alice.episodes
+    assert warning.began_at == day(5)
+    assert (warning.ended_at, warning.ended_by) == (day(32), "window")
+    assert ids(warning.causes) == ids(first_five)
+
+
+def test_a_report_a_moment_after_the_warning_left_the_window_opens_a_new_one() -> None:
     # given alice warned by reports on days 1 to 5
     alice = Alice()
     alice.idk_daily(1, 5)
-    # when a report arrives on day 31 at noon, the very moment the day-1 report leaves
-    report = alice.idk(day(31))
-    # then the first warning ended by window then, and a new one began with the new count
+    # when a report arrives one second after the day-1 report left the window
+    report = alice.idk(day(31) + timedelta(seconds=1))
+    # then the first warning ended then, and a new one began with the new count
     first, second = alice.episodes
     assert (first.ended_at, first.ended_by) == (day(31), "window")
-    assert second.began_at == day(31)
+    assert second.began_at == day(31) + timedelta(seconds=1)
     assert ids(second.causes) == ["idk-2", "idk-3", "idk-4", "idk-5", report.event_id]
 
 
@@ -464,6 +480,52 @@ def test_a_restriction_older_than_recidive_days_is_not_a_repeat_offence() -> Non
     # then the day-7 restriction is too old: this is a first offence again
     seen = alice.at(day(193))
     assert (seen.level, seen.until) == ("email_required", day(223))
+
+
+def test_a_shorter_window_does_not_by_itself_end_an_open_warning() -> None:
+    # given alice warned by reports on days 1 to 5, then a policy with a 10-day window
+    alice = Alice()
+    alice.idk_daily(1, 5)
+    alice.policy = Policy(version=2, window_days=10)
+    # when she is looked at on day 20, and later, with no report in between
+    seen = alice.at(day(20))
+    # then she is still warned: the change takes effect at the next judgement
+    assert seen.level == "warned"
+    # and the warning leaves the window as judged (30 days after day 1), whatever the
+    # moment asked
+    for asked in (day(40), day(90)):
+        later = advance(copy.deepcopy(alice.state), asked, alice.policy)
+        (warning,) = later.episodes
+        assert (warning.ended_at, warning.ended_by) == (day(31), "window")
+        assert alice.at(asked).level == "good"
+
+
+def test_a_report_under_a_shorter_window_ends_the_warning_it_no_longer_reaches() -> None:
+    # given alice warned by reports on days 1 to 5, then a policy with a 10-day window
+    alice = Alice()
+    alice.idk_daily(1, 5)
+    alice.policy = Policy(version=2, window_days=10)
+    # when a recipient reports her on day 20 (one report within the new window)
+    alice.idk(day(20))
+    # then that judgement ends the warning, at day 20
+    (warning,) = alice.episodes
+    assert (warning.ended_at, warning.ended_by) == (day(20), "window")
+    assert alice.at(day(20)).level == "good"
+
+
+def test_a_higher_warn_at_is_judged_at_the_next_report() -> None:
+    # given alice warned by five reports on days 1 to 5, then warn_at raised to 6
+    alice = Alice()
+    alice.idk_daily(1, 5)
+    alice.policy = Policy(version=2, warn_at=6)
+    # when she is looked at on day 8: still warned, as judged
+    assert alice.at(day(8)).level == "warned"
+    # when a sixth report arrives on day 9
+    alice.idk(day(9))
+    # then six reach the new warn_at: one warning, needing all six, until day 1's leaves
+    advance(alice.state, day(90), alice.policy)
+    (warning,) = alice.episodes
+    assert (warning.ended_at, warning.ended_by) == (day(31), "window")
 
 
 def test_a_policy_with_other_thresholds_is_applied_and_named() -> None:
