@@ -41,10 +41,23 @@ def import_(file: IO[bytes]) -> None:
     total = _size(file)
     bar = ProgressLine("importing", unit="lines")
     book = _ledger()
+    committed = [0]  # lines read when the latest batch was committed
+
+    def progress(lines: int, read: int) -> None:
+        committed[0] = lines
+        bar.update(lines, read / total if total else None)
+
     try:
-        result = book.import_lines(
-            file, lambda lines, read: bar.update(lines, read / total if total else None)
+        result = book.import_lines(file, progress)
+    except KeyboardInterrupt:
+        bar.finish()
+        click.echo(
+            # A batch may have committed just before its progress was told: "at least".
+            f"Interrupted: at least the first {committed[0]:,} lines are stored, in whole "
+            "batches; run the same import again to resume (stored events are skipped)",
+            err=True,
         )
+        sys.exit(130)
     except ImportStopped as stopped:
         bar.finish()
         click.echo(

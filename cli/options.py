@@ -68,6 +68,13 @@ def handle_errors(function: F) -> F:
         except LedgerError as error:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            # Ctrl-C: every transaction is whole, so what was committed stays and the
+            # rest was never written. 130 is the shell's code for an interrupted command.
+            click.echo(
+                "Interrupted: what was committed before stays, nothing half-written.", err=True
+            )
+            sys.exit(130)
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly.
             _silence_stdout()

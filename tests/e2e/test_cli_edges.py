@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from ledger.application import IMPORT_BATCH
 from tests.e2e.conftest import day, invoke
 
 
@@ -286,3 +287,61 @@ def test_the_statement_json_says_as_of_when(ask: Any) -> None:
     answer = json.loads(done.stdout)
     assert answer["as_of"] == day(8)
     assert answer["member"] == "alice" and "Statement" in answer["statement"]
+
+
+# Ctrl-C ------------------------------------------------------------------------------
+
+
+def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+    import sys
+    import time
+
+    history = tmp_path / "history.jsonl"
+    with open(history, "wb") as out:
+        subprocess.run(
+            [sys.executable, "-m", "cli", "simulate", "--members", "3000"]
+            + ["--invitations", "30000", "--seed", "5"],
+            stdout=out,
+            check=True,
+            timeout=120,
+        )
+    db = tmp_path / "ledger.db"
+    importing = subprocess.Popen(
+        [*invoke_command(db), "import", str(history)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stored = 0
+    deadline = time.monotonic() + 60
+    while stored == 0 and time.monotonic() < deadline:  # until a first batch is committed
+        time.sleep(0.05)
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                try:
+                    stored = conn.execute("SELECT count(*) FROM stored_events").fetchone()[0]
+                except sqlite3.OperationalError:
+                    stored = 0
+    importing.send_signal(signal.SIGINT)
+    out, err = importing.communicate(timeout=60)
+
+    assert importing.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    said = "Interrupted: at least the first "
+    assert line.startswith(said) and "run the same import again" in line
+    lines = int(line.removeprefix(said).split()[0].replace(",", ""))
+    kept = len(dump(db).splitlines())  # every line of the file is one event
+    assert lines <= kept < len(history.read_bytes().splitlines())
+    assert kept % IMPORT_BATCH == 0, "a batch was stored in part"
+    assert invoke(db, "replay", "--check").returncode == 0
+
+    resumed = invoke(db, "import", str(history))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"skipped {kept:,} already in the ledger" in resumed.stdout
+    clean = tmp_path / "clean.db"
+    assert invoke(clean, "import", str(history)).returncode == 0
+    assert dump(db) == dump(clean)
+    assert invoke(db, "replay", "--check").returncode == 0
