@@ -96,9 +96,14 @@ def export(since: int) -> None:
         invledger export > backup.jsonl
         invledger --db copy.db import backup.jsonl
     """
+    from projections.rebuild import last_position
+
+    book = _ledger()
+    bar = ProgressLine("exporting", max(last_position(book.store) - since, 0))
     out = sys.stdout.buffer
-    _ledger().export(out, since)
+    book.export(out, since, bar.advance)
     out.flush()
+    bar.finish()
 
 
 @click.command()

@@ -128,13 +128,22 @@ class Ledger:
 
     # Reading the log ---------------------------------------------------------
 
-    def export(self, out: IO[bytes], since: int = 0) -> int:
-        """Write the log after position `since` as JSONL (the import format)."""
+    def export(
+        self, out: IO[bytes], since: int = 0, progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Write the log after position `since` as JSONL (the import format).
+
+        `progress` is told how many events were written, a page at a time.
+        """
         count = 0
         for _, _, state in self.notifications(since):
             out.write(state)
             out.write(b"\n")
             count += 1
+            if progress is not None and count % CATCH_UP_PAGE == 0:
+                progress(CATCH_UP_PAGE)
+        if progress is not None and count % CATCH_UP_PAGE:
+            progress(count % CATCH_UP_PAGE)
         return count
 
     def notifications(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,75 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_pat
     assert invoke(clean, "import", str(history)).returncode == 0
     assert dump(db) == dump(clean)
     assert invoke(db, "replay", "--check").returncode == 0
+
+
+# Progress on a terminal, quiet when piped ------------------------------------------
+
+
+def _stderr_on_a_terminal(*args: str) -> str:
+    """Run the real process with its stderr on a pseudo-terminal; what the terminal got."""
+    import pty
+    import sys
+
+    leader, follower = pty.openpty()
+    done = subprocess.Popen(
+        [sys.executable, "-m", "cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env={k: v for k, v in os.environ.items() if k != "INVLEDGER_DB"},
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert done.wait(timeout=120) == 0, seen
+    os.close(leader)
+    return seen.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def long_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Long enough for each command to show its line at least once (every 0.2 s)."""
+    path = tmp_path_factory.mktemp("long") / "history.jsonl"
+    with open(path, "wb") as out:
+        subprocess.run(
+            [*invoke_command(path.with_suffix(".unused")), "simulate", "--members", "2000"]
+            + ["--invitations", "20000", "--seed", "3"],
+            stdout=out,
+            check=True,
+            timeout=120,
+        )
+    return path
+
+
+def test_import_replay_and_export_show_progress_on_a_terminal(
+    long_history: Path, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "ledger.db")
+
+    imported = _stderr_on_a_terminal("--db", db, "import", str(long_history))
+    replayed = _stderr_on_a_terminal("--db", db, "replay")
+    exported = _stderr_on_a_terminal("--db", db, "export")
+
+    assert re.search(r"importing: [\d,]+ lines, [\d,]+/s .*%.*s left", imported), imported
+    assert re.search(r"replaying: [\d,]+ events, [\d,]+/s .*%.*s left", replayed), replayed
+    assert re.search(r"exporting: [\d,]+ events, [\d,]+/s .*%.*s left", exported), exported
+
+
+def test_import_replay_and_export_print_no_progress_when_piped(
+    long_history: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "ledger.db"
+
+    imported = invoke(db, "import", str(long_history))
+    replayed = invoke(db, "replay")
+    exported = invoke(db, "export")
+
+    assert imported.stderr == replayed.stderr == exported.stderr == ""
+    assert imported.stdout.startswith("imported ")
