@@ -399,10 +399,17 @@ def simulate(members: int, invitations: int, seed: int, policy_changes: bool) ->
         invledger simulate --members 2000 --invitations 20000 --seed 7 > history.jsonl
     """
     out = sys.stdout
+    bar = ProgressLine("simulating", invitations, unit="invitations")
+    sent = 0
     for event in _generate(members, invitations, seed, policy_changes=policy_changes):
         out.write(json.dumps(event, separators=(",", ":")))
         out.write("\n")
+        if event["type"] == "invitation_sent":
+            sent += 1
+            if sent % 1000 == 0:
+                bar.update(sent)
     out.flush()
+    bar.finish()
 
 
 def _generate(members: int, invitations: int, seed: int, **options: Any) -> Any:

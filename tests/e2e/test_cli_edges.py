@@ -393,7 +393,7 @@ def long_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_import_replay_and_export_show_progress_on_a_terminal(
+def test_import_replay_export_and_simulate_show_progress_on_a_terminal(
     long_history: Path, tmp_path: Path
 ) -> None:
     db = str(tmp_path / "ledger.db")
@@ -401,13 +401,17 @@ def test_import_replay_and_export_show_progress_on_a_terminal(
     imported = _stderr_on_a_terminal("--db", db, "import", str(long_history))
     replayed = _stderr_on_a_terminal("--db", db, "replay")
     exported = _stderr_on_a_terminal("--db", db, "export")
+    simulated = _stderr_on_a_terminal(
+        "simulate", "--members", "2000", "--invitations", "20000", "--seed", "3"
+    )
 
     assert re.search(r"importing: [\d,]+ lines, [\d,]+/s .*%.*s left", imported), imported
     assert re.search(r"replaying: [\d,]+ events, [\d,]+/s .*%.*s left", replayed), replayed
     assert re.search(r"exporting: [\d,]+ events, [\d,]+/s .*%.*s left", exported), exported
+    assert re.search(r"simulating: [\d,]+ invitations, [\d,]+/s .*%.*s left", simulated)
 
 
-def test_import_replay_and_export_print_no_progress_when_piped(
+def test_import_replay_export_and_simulate_print_no_progress_when_piped(
     long_history: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "ledger.db"
@@ -415,6 +419,7 @@ def test_import_replay_and_export_print_no_progress_when_piped(
     imported = invoke(db, "import", str(long_history))
     replayed = invoke(db, "replay")
     exported = invoke(db, "export")
+    simulated = invoke(db, "simulate", "--members", "2000", "--invitations", "20000")
 
-    assert imported.stderr == replayed.stderr == exported.stderr == ""
+    assert imported.stderr == replayed.stderr == exported.stderr == simulated.stderr == ""
     assert imported.stdout.startswith("imported ")
