@@ -72,7 +72,9 @@ def handle_errors(function: F) -> F:
             # Ctrl-C: every transaction is whole, so what was committed stays and the
             # rest was never written. 130 is the shell's code for an interrupted command.
             click.echo(
-                "Interrupted: what was committed before stays, nothing half-written.", err=True
+                "Interrupted: what was committed stays, nothing half-written; run the command "
+                "again to finish",
+                err=True,
             )
             sys.exit(130)
         except BrokenPipeError:

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import signal
+import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -238,8 +243,6 @@ def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: Path, args:
 
 
 def invoke_command(db: Path) -> list[str]:
-    import sys
-
     return [sys.executable, "-m", "cli", "--db", str(db)]
 
 
@@ -294,11 +297,6 @@ def test_the_statement_json_says_as_of_when(ask: Any) -> None:
 
 
 def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_path: Path) -> None:
-    import signal
-    import sqlite3
-    import sys
-    import time
-
     history = tmp_path / "history.jsonl"
     with open(history, "wb") as out:
         subprocess.run(
@@ -353,9 +351,6 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_pat
 
 def _stderr_on_a_terminal(*args: str) -> str:
     """Run the real process with its stderr on a pseudo-terminal; what the terminal got."""
-    import pty
-    import sys
-
     leader, follower = pty.openpty()
     done = subprocess.Popen(
         [sys.executable, "-m", "cli", *args],
