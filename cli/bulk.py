@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 from datetime import datetime
@@ -12,8 +13,19 @@ from typing import IO, Any
 import click
 
 from cli import render
-from cli.options import MOMENT, at_option, handle_errors, moment_or_now
+from cli.options import MOMENT, POSITION, at_option, handle_errors, moment_or_now
 from cli.progress import ProgressLine
+
+# The largest simulations offered: members are held in memory (about 350 bytes each),
+# invitations stream.
+MAX_MEMBERS = 10_000_000
+MAX_INVITATIONS = 1_000_000_000
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):  # FloatRange lets NaN through
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
 
 
 def _ledger() -> Any:
@@ -84,9 +96,7 @@ def _size(file: IO[bytes]) -> int | None:
 
 
 @click.command()
-@click.option(
-    "--since", type=click.IntRange(min=0), default=0, help="Only events after this position."
-)
+@click.option("--since", type=POSITION, default=0, help="Only events after this position.")
 @handle_errors
 def export(since: int) -> None:
     """Write the log to stdout as JSONL, the import format.
@@ -384,9 +394,14 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
 
 
 @click.command()
-@click.option("--members", type=click.IntRange(min=3), required=True, help="How many members.")
 @click.option(
-    "--invitations", type=click.IntRange(min=0), required=True, help="How many invitations."
+    "--members", type=click.IntRange(3, MAX_MEMBERS), required=True, help="How many members."
+)
+@click.option(
+    "--invitations",
+    type=click.IntRange(0, MAX_INVITATIONS),
+    required=True,
+    help="How many invitations.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same history.")
 @click.option("--policy-changes", is_flag=True, help="Include a policy change in the history.")
@@ -423,15 +438,58 @@ def _generate(members: int, invitations: int, seed: int, **options: Any) -> Any:
         raise BadInput(str(error)) from None
 
 
+# In the meta table of a ledger `demo` made: only such a ledger, and its history file,
+# may a later demo replace.
+DEMO_MARK = "made_by_demo"
+
+
+def _may_replace(path: str, history: str) -> None:
+    """Refuse to replace anything but the files of an earlier demo."""
+    from ledger.errors import BadInput
+
+    if os.path.lexists(path) and not _made_by_demo(path):
+        raise BadInput(
+            f"{path} exists and is not a ledger that demo made: demo replaces only its own "
+            "files; give another --path"
+        )
+    if os.path.lexists(history) and not os.path.lexists(path):
+        raise BadInput(
+            f"{history} exists and demo would overwrite it with its history; give another --path"
+        )
+
+
+def _made_by_demo(path: str) -> bool:
+    import sqlite3
+
+    # Read without leaving -wal/-shm files beside another program's file.
+    mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+    try:
+        probe = sqlite3.connect(f"file:{os.path.abspath(path)}?{mode}", uri=True)
+        try:
+            found = probe.execute(
+                "SELECT value FROM inv_meta WHERE key = ?", (DEMO_MARK,)
+            ).fetchone()
+        finally:
+            probe.close()
+    except sqlite3.Error:
+        return False
+    return found is not None
+
+
 @click.command()
 @click.option(
     "--path",
     default="invledger-demo.db",
     show_default=True,
-    help="The SQLite file to create (replaced if it exists).",
+    help=(
+        "The SQLite file to create, with its history beside it (PATH's name with .jsonl). "
+        "Only the files of an earlier demo are replaced."
+    ),
 )
-@click.option("--members", type=click.IntRange(min=10), default=3000, show_default=True)
-@click.option("--invitations", type=click.IntRange(min=10), default=30000, show_default=True)
+@click.option("--members", type=click.IntRange(10, MAX_MEMBERS), default=3000, show_default=True)
+@click.option(
+    "--invitations", type=click.IntRange(10, MAX_INVITATIONS), default=30000, show_default=True
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @handle_errors
 def demo(path: str, members: int, invitations: int, seed: int) -> None:
@@ -446,7 +504,12 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     from projections import queries
     from projections.statement import statement_of_reasons
 
+    root = click.get_current_context().find_root()
+    if root.get_parameter_source("db") == click.core.ParameterSource.COMMANDLINE:
+        raise BadInput("demo makes its own ledger: give its file with --path, not --db")
     events = _generate(members, invitations, seed)
+    history = os.path.splitext(path)[0] + ".jsonl"
+    _may_replace(path, history)
     try:
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
@@ -454,7 +517,8 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     except OSError as error:
         raise BadInput(f"cannot replace {path}: {error.strerror}") from None
     book = Ledger(path)  # a folder that is missing or not writable stops here, in one line
-    history = os.path.splitext(path)[0] + ".jsonl"
+    with book.store.write() as tx:
+        tx.run(f"INSERT INTO inv_meta VALUES ('{DEMO_MARK}', 'yes')")
     click.secho(
         f"1. simulating {members:,} members and {invitations:,} invitations -> {history}", bold=True
     )
@@ -506,7 +570,8 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
 @click.command()
 @click.option(
     "--poll",
-    type=click.FloatRange(min=0.05),
+    type=click.FloatRange(0.05, 3600),
+    callback=lambda _ctx, _param, value: _finite(value),
     default=0.5,
     show_default=True,
     help="Seconds between looks at a SQLite ledger (PostgreSQL is followed by subscription).",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import click
 
 from cli import render
-from cli.options import HANDLE, at_option, handle_errors, moment_or_now, query_options
+from cli.options import HANDLE, POSITION, at_option, handle_errors, moment_or_now, query_options
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -363,9 +363,7 @@ def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: b
 @click.option(
     "--type", "event_type", help="Only events of this type, e.g. invitation_marked_unknown."
 )
-@click.option(
-    "--since", type=click.IntRange(min=0), default=0, help="Only events after this position."
-)
+@click.option("--since", type=POSITION, default=0, help="Only events after this position.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @handle_errors
 def events(member: str | None, event_type: str | None, since: int, as_json: bool) -> None:

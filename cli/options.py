@@ -13,6 +13,9 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# A log position: both backends store it as a signed 64-bit integer.
+POSITION = click.IntRange(0, 2**63 - 1)
+
 
 class Moment(click.ParamType[datetime]):
     """An ISO 8601 time with a zone, e.g. 2026-01-08T12:00:00Z."""

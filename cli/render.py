@@ -106,10 +106,19 @@ def audit(out: q.AuditOut) -> str:
     for a in out.appeals:
         outcome = f"{a.outcome} by {a.agent} at {when(a.resolved_at)}" if a.outcome else "open"
         lines += ["", f"appeal {a.appeal} filed {when(a.filed_at)}: {outcome}"]
-        lines.append(f"  statement: {a.statement}")
+        lines += free_text("statement", a.statement)
         if a.note:
-            lines.append(f"  note: {a.note}")
+            lines += free_text("note", a.note)
     return "\n".join(lines)
+
+
+def free_text(label: str, text: str) -> list[str]:
+    """A member's or an agent's own words under `label`: text of several lines is set off,
+    each line behind a bar, so it can never read as a line of the ledger's own output."""
+    lines = text.splitlines()
+    if len(lines) <= 1:
+        return [f"  {label}: {text.strip()}"]
+    return [f"  {label}:"] + [f"    | {line}" for line in lines]
 
 
 def blocks(out: q.BlocksOut) -> str:

@@ -22,7 +22,7 @@ from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
 from ledger.schema import SCHEMA_VERSION, STATEMENTS, upgrade_statements
-from ledger.store import Record
+from ledger.store import Record, env_seconds
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
 
@@ -160,17 +160,21 @@ class PostgresStore:
         self.where = (
             f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
         )
+        if not parts.path.lstrip("/"):
+            raise StorageError(
+                f"{url} names no database: add it, as in postgresql://user@host/DBNAME"
+            )
         try:
             self.datastore = PostgresDatastore(
-                dbname=unquote(parts.path.lstrip("/")) or "postgres",
+                dbname=unquote(parts.path.lstrip("/")),
                 host=parts.hostname or "localhost",
                 port=parts.port or 5432,
                 user=unquote(parts.username or os.environ.get("PGUSER", "postgres")),
                 password=unquote(parts.password or os.environ.get("PGPASSWORD", "")),
-                connect_timeout=float(os.environ.get("INVLEDGER_CONNECT_TIMEOUT", "5")),
+                connect_timeout=env_seconds("INVLEDGER_CONNECT_TIMEOUT", 5),
                 pool_size=1,
                 max_overflow=4,
-                lock_timeout=int(os.environ.get("INVLEDGER_LOCK_TIMEOUT", "30")),
+                lock_timeout=env_seconds("INVLEDGER_LOCK_TIMEOUT", 30),
                 originator_id_type="text",
                 # No pool_open_timeout: with it the pool waits for idle connections on
                 # every checkout and closes itself when a subscription holds one.

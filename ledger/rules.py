@@ -77,7 +77,7 @@ def _check_response(event: ev.InvitationResponse, views: Views) -> None:
     if status not in ALLOWED.get(invitation.status, set()):
         raise RuleViolation(
             "invitation-state",
-            f"invitation {event.invitation} is {invitation.status}: it cannot be {_past(status)}",
+            f"invitation {event.invitation} is {_past(invitation.status)}: it cannot be {_past(status)}",
         )
     if to_us(event.at) < invitation.sent_us:
         raise RuleViolation(

@@ -11,6 +11,7 @@ in commit order.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -67,12 +68,35 @@ def views_behind(store: Store) -> bool:
 
 def open_store(url: str | None = None) -> Store:
     """The store named by a path or a `postgresql://` URL (default: $INVLEDGER_DB, ./invledger.db)."""
-    url = url or os.environ.get("INVLEDGER_DB") or DEFAULT_DB
+    if url is None:
+        url = os.environ.get("INVLEDGER_DB") or DEFAULT_DB
+    if not url.strip():
+        raise StorageError("--db is empty: give a SQLite file path or a postgresql:// URL")
     if url.startswith(("postgresql://", "postgres://")):
         from ledger.postgres import PostgresStore
 
         return PostgresStore(url)
+    if "://" in url:
+        raise StorageError(
+            f"{url}: not a SQLite file path, and invledger's only URLs are postgresql:// ones"
+        )
     return SQLiteStore(url)
+
+
+def env_seconds(name: str, default: int) -> int:
+    """Whole seconds from the environment variable `name` (a fraction rounds up)."""
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= 86_400:
+        raise StorageError(
+            f"${name} must be a number of seconds above 0 and at most 86400, not {text!r}"
+        )
+    return math.ceil(seconds)
 
 
 class SQLiteTx:
@@ -156,7 +180,7 @@ class SQLiteStore:
         self.path = path
         _check_sqlite_path(path)
         _check_sqlite_contents(path)
-        timeout = lock_timeout or int(os.environ.get("INVLEDGER_LOCK_TIMEOUT", "30"))
+        timeout = lock_timeout or env_seconds("INVLEDGER_LOCK_TIMEOUT", 30)
         try:
             self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=timeout)
             self.recorder = SQLiteApplicationRecorder(self.datastore)

@@ -37,7 +37,78 @@ def dump(db: Path | str) -> str:
     return str(done.stdout)
 
 
+def without_db(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real process with no --db (and no $INVLEDGER_DB), as demo is run."""
+    env = {k: v for k, v in os.environ.items() if k != "INVLEDGER_DB"}
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
 # simulate and demo -------------------------------------------------------------------
+
+
+def test_demo_runs_the_main_job_and_runs_again_over_its_own_files(tmp_path: Path) -> None:
+    small = ("--members", "300", "--invitations", "3000")
+
+    first = without_db("demo", *small, cwd=tmp_path)
+    again = without_db("demo", *small, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    for step in (
+        "1. simulating",
+        "2. importing",
+        "3. members not in good standing",
+        "4. why is",
+        "5. the statement of reasons",
+    ):
+        assert step in first.stdout
+    assert "causes (" in first.stdout
+    assert again.returncode == 0, again.stderr
+    # The same history and the same answers; only the import's time differs.
+    timing = re.compile(r"in \d+\.\ds")
+    assert timing.sub("", again.stdout) == timing.sub("", first.stdout)
+    assert dump(tmp_path / "invledger-demo.db").count("\n") == (
+        (tmp_path / "invledger-demo.jsonl").read_text().count("\n")
+    )
+
+
+def test_demo_refuses_to_replace_a_file_it_did_not_make(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.db"
+    assert invoke(ledger, "send", "alice", "bob").returncode == 0
+    before = dump(ledger)
+
+    done = without_db("demo", "--path", str(ledger), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "not a ledger that demo made" in one_error_line(done)
+    assert dump(ledger) == before
+
+
+def test_demo_refuses_to_overwrite_a_history_file_beside_its_path(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text("my own history\n")
+
+    done = without_db("demo", "--path", str(tmp_path / "history.db"), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "history.jsonl exists" in one_error_line(done)
+    assert history.read_text() == "my own history\n"
+    assert not (tmp_path / "history.db").exists()
+
+
+def test_demo_with_db_given_says_to_use_path(tmp_path: Path) -> None:
+    done = invoke(tmp_path / "prod.db", "demo", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "--path" in one_error_line(done)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_simulate_with_more_invitations_than_the_members_allow_is_one_line_exit_2(
@@ -63,7 +134,7 @@ def test_demo_into_a_missing_folder_is_one_line_exit_2_and_writes_nothing(
 ) -> None:
     target = tmp_path / "no-such-folder" / "demo.db"
 
-    done = invoke(tmp_path / "unused.db", "demo", "--path", str(target))
+    done = without_db("demo", "--path", str(target), cwd=tmp_path)
 
     assert done.returncode == 2
     assert "no-such-folder" in one_error_line(done)
@@ -76,15 +147,8 @@ def test_demo_with_sizes_the_simulation_cannot_honour_keeps_the_old_demo_file(
     target = tmp_path / "demo.db"
     target.write_bytes(b"an earlier demo")
 
-    done = invoke(
-        tmp_path / "unused.db",
-        "demo",
-        "--path",
-        str(target),
-        "--members",
-        "10",
-        "--invitations",
-        "1000",
+    done = without_db(
+        "demo", "--path", str(target), "--members", "10", "--invitations", "1000", cwd=tmp_path
     )
 
     assert done.returncode == 2
@@ -418,3 +482,82 @@ def test_import_replay_export_and_simulate_print_no_progress_when_piped(
 
     assert imported.stderr == replayed.stderr == exported.stderr == simulated.stderr == ""
     assert imported.stdout.startswith("imported ")
+
+
+# Settings and values out of range -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("INVLEDGER_LOCK_TIMEOUT", "abc"), ("INVLEDGER_LOCK_TIMEOUT", "-1")],
+)
+def test_a_timeout_setting_that_is_not_seconds_is_one_line_exit_2(
+    worked_db: Path, variable: str, value: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--db", str(worked_db), "status", "alice"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, variable: value},
+    )
+
+    assert done.returncode == 2
+    assert f"${variable} must be a number of seconds" in one_error_line(done)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["events", "--since", "99999999999999999999"],
+        ["export", "--since", "99999999999999999999"],
+        ["follow", "--poll", "nan"],
+        ["follow", "--poll", "1e300"],
+        ["simulate", "--members", "99999999999999999999", "--invitations", "1"],
+    ],
+    ids=["events", "export", "poll-nan", "poll-huge", "simulate"],
+)
+def test_a_number_out_of_range_is_a_usage_error_not_a_traceback(
+    worked_db: Path, args: list[str]
+) -> None:
+    done = invoke(worked_db, *args)
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"Invalid value for '{args[-2] if args[0] != 'simulate' else '--members'}'" in (
+        done.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("db", "says"),
+    [
+        ("", "--db is empty"),
+        ("mysql://host/db", "only URLs are postgresql://"),
+        ("postgresql://", "names no database"),
+    ],
+    ids=["empty", "other-scheme", "no-database"],
+)
+def test_a_db_that_names_no_ledger_is_one_line_exit_2(tmp_path: Path, db: str, says: str) -> None:
+    done = invoke(db, "status", "alice", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert says in one_error_line(done)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_appeal_statement_of_several_lines_cannot_pass_for_the_audits_own_lines(
+    tmp_path: Path, worked_example_file: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    assert invoke(ledger, "import", str(worked_example_file)).returncode == 0
+    forged = "My classmates.\nappeal A9 filed 2026-01-09T00:00:00Z: granted by dana"
+    filed = invoke(ledger, "appeal", "alice", "--statement", forged, "--at", day(46, 1))
+    assert filed.returncode == 0, filed.stderr
+
+    audit = invoke(ledger, "audit", "alice", "--at", day(46, 2)).stdout.splitlines()
+
+    assert "  statement:" in audit
+    assert "    | My classmates." in audit
+    assert "    | appeal A9 filed 2026-01-09T00:00:00Z: granted by dana" in audit
+    assert not any(line.startswith("appeal A9") for line in audit)
