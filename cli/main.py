@@ -201,7 +201,7 @@ deny = cli.command(
 # Questions -------------------------------------------------------------------------
 
 
-def _read(query: Any, *args: Any) -> Any:
+def _read(query: Any, *args: Any, **options: Any) -> Any:
     """Run a query in one read transaction after bringing the views up to date."""
     from ledger.store import open_store, views_behind
 
@@ -211,7 +211,7 @@ def _read(query: Any, *args: Any) -> Any:
 
         Ledger(store=store).ensure_current()
     with store.read() as tx:
-        return query(tx, *args)
+        return query(tx, *args, **options)
 
 
 @cli.command()
@@ -231,7 +231,8 @@ def check(
     """
     from projections import queries
 
-    out = _read(queries.check, sender, recipient, email, moment_or_now(at))
+    # Without --at: what `send` would answer now, against everything logged so far.
+    out = _read(queries.check, sender, recipient, email, moment_or_now(at), as_logged=at is None)
     if as_json:
         render.print_json(out)
     elif out.allowed:

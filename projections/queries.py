@@ -413,8 +413,21 @@ def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> Ap
     return AppealsOut(as_of=moment, overdue_after_hours=policy.appeal_overdue_hours, appeals=out)
 
 
-def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: datetime) -> CheckOut:
-    """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules."""
+def check(
+    tx: Tx,
+    sender: str,
+    recipient: str,
+    email: str | None,
+    moment: datetime,
+    *,
+    as_logged: bool = False,
+) -> CheckOut:
+    """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules.
+
+    The pair is taken as it stood at `moment`, or with `as_logged` as the whole log leaves
+    it, as `send` takes it: a send appended now is checked against every event logged
+    before it, even one dated later than the send (an import may log such events).
+    """
     # Imported here: the other questions need neither the rules nor the event models.
     from ledger import events as ev
     from ledger import rules
@@ -428,7 +441,7 @@ def check(tx: Tx, sender: str, recipient: str, email: str | None, moment: dateti
         if sender == recipient:
             raise RuleViolation("self-invitation", "a member cannot invite themselves")
         views.standing[sender] = known.state
-        if not known.current:
+        if not known.current and not as_logged:
             _pairs_as_of(tx, views, sender, recipient, moment)
         else:
             views.load_pair_both_ways(sender, recipient)

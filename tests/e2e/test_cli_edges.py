@@ -561,3 +561,19 @@ def test_an_appeal_statement_of_several_lines_cannot_pass_for_the_audits_own_lin
     assert "    | My classmates." in audit
     assert "    | appeal A9 filed 2026-01-09T00:00:00Z: granted by dana" in audit
     assert not any(line.startswith("appeal A9") for line in audit)
+
+
+def test_check_without_a_moment_answers_as_send_would_with_later_dated_events_logged(
+    invledger: Any,
+) -> None:
+    invledger("send", "fay", "gus", "--invitation", "inv-fg", "--at", "2999-01-01T00:00:00Z")
+    invledger("idk", "inv-fg", "--at", "2999-06-01T00:00:00Z")
+
+    checked = invledger("check", "fay", "gus")
+    sent = invledger("send", "fay", "gus")
+    then = invledger("check", "fay", "gus", "--at", "2998-01-01T00:00:00Z")
+
+    assert (checked.returncode, sent.returncode) == (1, 1)
+    assert checked.stderr == sent.stderr
+    assert "refused by rule 'blocked'" in sent.stderr
+    assert then.returncode == 0  # as things stood then, nothing blocked fay
