@@ -176,7 +176,9 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
 def _resolution(event_type: str, verb: str) -> Any:
     @click.argument("appeal", type=HANDLE)
     @click.option("--agent", required=True, help="The support agent deciding.")
-    @click.option("--note", help="A note for the record.")
+    @click.option(
+        "--note", help="The reason: recorded, and told to the member in the statement of reasons."
+    )
     @at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:

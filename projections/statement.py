@@ -4,14 +4,17 @@ It says what is restricted, since and until when, the facts (how many reports,
 over which days) without naming any recipient, that the decision was automated
 under which rule and policy version, and how to appeal. A restriction that has
 ended is told in the past tense, and an open warning (which restricts nothing)
-gets a statement of its own.
+gets a statement of its own. An appeal against the restriction is told as it
+stands: open, denied or granted by a person, with the reason the agent recorded.
+The grounds are the audit's rule sentence in plain words: no policy field names.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from projections.queries import AuditOut, EpisodeOut
+from projections.queries import AppealOut, AuditOut, EpisodeOut
 
 WHAT = {
     "email_required": "Every invitation you send must include the recipient's email address.",
@@ -30,39 +33,75 @@ def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> st
     restriction = _latest_restriction(audit.episodes)
     warning = _open_warning(audit.episodes)
     if restriction is not None and restriction.ended_at is None:
-        return _in_force(audit.member, restriction, fmt)
+        return _in_force(audit.member, restriction, _appeals(audit, restriction), audit.as_of, fmt)
     if warning is not None:
         return _warned(audit.member, warning, restriction, audit.as_of, fmt)
     if restriction is not None:
-        return _ended_restriction(audit.member, restriction, audit.as_of, fmt)
+        appeals = _appeals(audit, restriction)
+        return _ended_restriction(audit.member, restriction, appeals, audit.as_of, fmt)
     return (
         f"Statement for {audit.member} as of {audit.as_of.strftime(fmt)}\n\n"
         "No restriction has been imposed on your account: no statement of reasons is due."
     )
 
 
-def _in_force(member: str, episode: EpisodeOut, fmt: str) -> str:
+def _in_force(
+    member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime, fmt: str
+) -> str:
     until = episode.until.strftime(fmt) if episode.until else "further notice"
     return "\n".join(
         [
-            f"Statement of reasons for {member}",
+            f"Statement of reasons for {member}, as of {as_of.strftime(fmt)}",
             "",
             f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
             f"   This applies from {episode.began_at.strftime(fmt)} until {until}.",
             _facts(episode),
-            f"3. Grounds: {episode.rule}",
-            _automation(episode),
-            (
-                "5. Redress: you may appeal this decision while it applies (one appeal at a "
-                'time), through the support form ("appeal"), stating why you think it is '
-                "wrong; a person will review it and reply. You may also use out-of-court "
-                "dispute settlement or the courts."
-            ),
+            f"3. Grounds: {plain_grounds(episode.rule)}",
+            _automation(episode, appeals, fmt),
+            _redress_in_force(appeals, fmt),
         ]
     )
 
 
-def _ended_restriction(member: str, episode: EpisodeOut, as_of: datetime, fmt: str) -> str:
+def _redress_in_force(appeals: list[AppealOut], fmt: str) -> str:
+    courts = "You may also use out-of-court dispute settlement or the courts."
+    last = appeals[-1] if appeals else None
+    if last is not None and last.outcome is None:
+        return (
+            f"5. Redress: your appeal of {last.filed_at.strftime(fmt)} is open: a person is "
+            f"reviewing the decision and will reply. {courts}"
+        )
+    if last is not None and last.outcome == "denied":
+        assert last.resolved_at is not None
+        return (
+            f"5. Redress: your appeal was reviewed by a person and denied on "
+            f"{last.resolved_at.strftime(fmt)}{_reason(last)} You may appeal again while the "
+            f'decision applies, through the support form ("appeal"). {courts}'
+        )
+    return (
+        "5. Redress: you may appeal this decision while it applies (one appeal at a "
+        'time), through the support form ("appeal"), stating why you think it is '
+        f"wrong; a person will review it and reply. {courts}"
+    )
+
+
+def _ended_restriction(
+    member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime, fmt: str
+) -> str:
+    granted = [a for a in appeals if a.outcome == "granted"]
+    if episode.ended_by == "appeal" and granted:
+        redress = (
+            f"5. Redress: your appeal was reviewed by a person and granted on "
+            f"{episode.ended_at.strftime(fmt) if episode.ended_at else ''}{_reason(granted[-1])} "
+            "Nothing more is needed. You may also use out-of-court dispute settlement or the "
+            "courts."
+        )
+    else:
+        redress = (
+            "5. Redress: the restriction has ended, so it can no longer be appealed. If you "
+            "think it was wrong, tell our support team; a person will review it and reply. "
+            "You may also use out-of-court dispute settlement or the courts."
+        )
     return "\n".join(
         [
             f"Statement of reasons for {member}, as of {as_of.strftime(fmt)}",
@@ -72,13 +111,9 @@ def _ended_restriction(member: str, episode: EpisodeOut, as_of: datetime, fmt: s
                 "invitations as before."
             ),
             _facts(episode),
-            f"3. Grounds: {episode.rule}",
-            _automation(episode),
-            (
-                "5. Redress: the restriction has ended, so it can no longer be appealed. If you "
-                "think it was wrong, tell our support team; a person will review it and reply. "
-                "You may also use out-of-court dispute settlement or the courts."
-            ),
+            f"3. Grounds: {plain_grounds(episode.rule)}",
+            _automation(episode, appeals, fmt),
+            redress,
         ]
     )
 
@@ -95,8 +130,8 @@ def _warned(
             "the limit the grounds name, a restriction will follow."
         ),
         _facts(warning),
-        f"3. Grounds: {warning.rule}",
-        _automation(warning),
+        f"3. Grounds: {plain_grounds(warning.rule)}",
+        _automation(warning, [], fmt),
         (
             "5. Redress: a warning restricts nothing and cannot be appealed. If you think "
             "the reports are wrong, tell our support team; a person will review them."
@@ -126,12 +161,56 @@ def _facts(episode: EpisodeOut) -> str:
     )
 
 
-def _automation(episode: EpisodeOut) -> str:
+def _automation(episode: EpisodeOut, appeals: list[AppealOut], fmt: str) -> str:
+    reviewed = [a for a in appeals if a.outcome is not None and a.resolved_at is not None]
+    if reviewed:
+        last = reviewed[-1]
+        assert last.resolved_at is not None
+        verdict = "lifted it" if last.outcome == "granted" else "upheld it"
+        review = (
+            f"; on {last.resolved_at.strftime(fmt)} a person reviewed it on your appeal "
+            f"and {verdict}."
+        )
+    else:
+        review = ", without an individual review."
     return (
         "4. Automation: this decision was taken by automated means under invitation policy "
-        f"version {episode.policy_version}, without an individual review. Every report it "
-        "relies on is recorded and can be checked by our support team."
+        f"version {episode.policy_version}{review} Every report it relies on is recorded and "
+        "can be checked by our support team."
     )
+
+
+def _appeals(audit: AuditOut, restriction: EpisodeOut) -> list[AppealOut]:
+    """The member's appeals against `restriction`, in filing order: those filed while it
+    applied, and one still open from the restriction it replaced."""
+    end = restriction.ended_at or audit.as_of
+    return [
+        a
+        for a in audit.appeals
+        if restriction.began_at <= a.filed_at <= end
+        or (a.outcome is None and a.filed_at < restriction.began_at)
+    ]
+
+
+def _reason(appeal: AppealOut) -> str:
+    """The agent's recorded reason, as a sentence ending the clause before it."""
+    note = " ".join((appeal.note or "").split())
+    return f", with this reason: {note.rstrip('.')}." if note else "."
+
+
+# The policy's field names in the audit's rule sentences, in the member's words.
+_PLAIN = (
+    (re.compile(r"reached warn_at=(\d+)"), r"reached the warning limit of \1"),
+    (re.compile(r"reached restrict_at=(\d+)"), r"reached the restriction limit of \1"),
+    (re.compile(r"within recidive_days=(\d+)"), r"within the \1 days before it"),
+    (re.compile(r"capped at max_suspend_days=(\d+)"), r"the longest suspension, \1 days"),
+)
+
+
+def plain_grounds(rule: str) -> str:
+    for pattern, words in _PLAIN:
+        rule = pattern.sub(words, rule)
+    return rule
 
 
 def _latest_restriction(episodes: list[EpisodeOut]) -> EpisodeOut | None:

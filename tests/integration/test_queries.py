@@ -7,6 +7,7 @@ comes from `stranger-NN`, who received alice's invitation three hours earlier.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -347,8 +348,44 @@ def test_the_statement_after_a_granted_appeal_tells_the_restriction_in_the_past(
     assert "your account was restricted (recipient email required)" in text
     assert "until 2026-01-12 12:00 UTC (ended by a granted appeal)" in text
     assert "It no longer applies" in text
-    assert "can no longer be appealed" in text
+    assert "a person reviewed it on your appeal and lifted it" in text
+    assert "your appeal was reviewed by a person and granted on 2026-01-12 12:00 UTC" in text
+    assert "without an individual review" not in text
     assert "you may appeal this decision while it applies" not in text
+
+
+def test_the_statement_while_an_appeal_is_open_says_a_person_is_reviewing_it(
+    story: Story,
+) -> None:
+    # Day 10.5: alice appealed on day 10; the appeal is granted on day 11.
+    text = statement_of_reasons(audit(story.book, "alice", day(10.5)))
+
+    assert "your account is restricted (recipient email required)" in text
+    assert "your appeal of 2026-01-11 12:00 UTC is open" in text
+    assert "you may appeal this decision" not in text
+    assert "without an individual review" in text
+
+
+def test_the_statement_after_a_denied_appeal_gives_the_review_and_its_reason(
+    queue: Ledger,
+) -> None:
+    # Day 10: olga's appeal was denied on day 9, "reports confirmed"; pete's is open.
+    olga = statement_of_reasons(audit(queue, "olga", day(10)))
+    pete = statement_of_reasons(audit(queue, "pete", day(10)))
+
+    assert "a person reviewed it on your appeal and upheld it" in olga
+    assert "denied on 2026-01-10 12:00 UTC, with this reason: reports confirmed." in olga
+    assert "You may appeal again while the decision applies" in olga
+    assert "without an individual review" not in olga
+    assert "your appeal of 2026-01-09 12:00 UTC is open" in pete
+
+
+def test_the_statement_gives_its_date_and_names_no_policy_field(story: Story) -> None:
+    for moment in (day(8), day(10.5), day(12), day(24.05), day(27), day(35), day(100)):
+        text = statement_of_reasons(audit(story.book, "alice", moment))
+
+        assert moment.strftime("as of %Y-%m-%d %H:%M UTC") in text.splitlines()[0]
+        assert re.search(r"\w+=\d", text) is None, text
 
 
 def test_the_statement_while_warned_again_names_the_earlier_restriction_as_ended(
