@@ -262,9 +262,15 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime 
         return
     click.echo(f"what-if policy {json.dumps(whatif.as_dict())}")
     if not changed:
-        click.echo("nobody would stand differently")
+        click.echo("nobody would fare differently: the same standing and episodes for all")
         return
-    click.echo(f"{len(changed)} members would stand differently as of {render.when(moment)}:")
+    now = sum(1 for c in changed if c["standing"] != c["what_if_standing"])
+    click.echo(
+        f"{len(changed)} member{'s' if len(changed) != 1 else ''} would fare differently as of "
+        f"{render.when(moment)}: "
+        f"{now} in their standing then, {len(changed) - now} only in how many episodes "
+        "they had:"
+    )
     click.echo(
         render.table(
             ["member", "standing", "what-if standing", "episodes", "what-if episodes"],

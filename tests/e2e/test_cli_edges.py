@@ -577,3 +577,17 @@ def test_check_without_a_moment_answers_as_send_would_with_later_dated_events_lo
     assert checked.stderr == sent.stderr
     assert "refused by rule 'blocked'" in sent.stderr
     assert then.returncode == 0  # as things stood then, nothing blocked fay
+
+
+def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
+    worked_db: Path, tmp_path: Path
+) -> None:
+    milder = tmp_path / "milder.json"
+    milder.write_text('{"restrict_at": 20}')
+
+    done = invoke(worked_db, "replay", "--policy", str(milder))
+
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[1]
+    assert header.startswith("1 member would fare differently as of ")
+    assert header.endswith(": 0 in their standing then, 1 only in how many episodes they had:")
