@@ -287,12 +287,13 @@ def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -
 
     out = _read(queries.audit, member, moment_or_now(at))
     if as_statement:
-        from projections.statement import statement_of_reasons
+        from projections.statement import statement_fields, statement_of_reasons
 
         text = statement_of_reasons(out)
         if as_json:
-            answer = {"member": member, "as_of": render.when(out.as_of), "statement": text}
-            click.echo(json.dumps(answer, indent=2))
+            fields = statement_fields(out)
+            answer = {"member": member, "as_of": out.as_of, **fields, "statement": text}
+            render.print_json(answer)
         else:
             click.echo(text)
     elif as_json:

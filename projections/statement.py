@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from projections.queries import AppealOut, AuditOut, EpisodeOut
 
@@ -24,6 +25,47 @@ WHAT_THEN = {
     "email_required": "every invitation you sent had to include the recipient's email address",
     "suspended": "you could not send invitations",
 }
+
+
+def statement_fields(audit: AuditOut) -> dict[str, Any]:
+    """The statement's facts as fields, for a platform's own notice or a transparency
+    report: the decision it speaks of, its facts and grounds, and its review on appeal."""
+    restriction = _latest_restriction(audit.episodes)
+    warning = _open_warning(audit.episodes)
+    if restriction is not None and restriction.ended_at is None:
+        decision, episode = "restriction_in_force", restriction
+    elif warning is not None:
+        decision, episode = "warning", warning
+    elif restriction is not None:
+        decision, episode = "restriction_ended", restriction
+    else:
+        return {"decision": "none"}
+    appeals = [] if decision == "warning" else _appeals(audit, episode)
+    reviewed = appeals[-1] if appeals else None
+    days = sorted({c.at.date() for c in episode.causes})
+    return {
+        "decision": decision,
+        "level": episode.level,
+        "began_at": episode.began_at,
+        "until": episode.until,
+        "ended_at": episode.ended_at,
+        "ended_by": episode.ended_by,
+        "reports": len(episode.causes),
+        "reports_from": days[0].isoformat() if days else None,
+        "reports_to": days[-1].isoformat() if days else None,
+        "grounds": plain_grounds(episode.rule),
+        "policy_version": episode.policy_version,
+        "automated": True,
+        "appeal": None
+        if reviewed is None
+        else {
+            "appeal": reviewed.appeal,
+            "filed_at": reviewed.filed_at,
+            "outcome": reviewed.outcome,
+            "resolved_at": reviewed.resolved_at,
+            "reason": reviewed.note,
+        },
+    }
 
 
 def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:

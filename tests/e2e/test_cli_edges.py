@@ -357,6 +357,28 @@ def test_the_statement_json_says_as_of_when(ask: Any) -> None:
     assert answer["member"] == "alice" and "Statement" in answer["statement"]
 
 
+def test_the_statement_json_gives_its_facts_as_fields(ask: Any) -> None:
+    # Day 12: the email restriction of day 7 was lifted by the appeal granted on day 11.
+    lifted = json.loads(ask("audit", "alice", "--statement", "--json", "--at", day(12)).stdout)
+    never = json.loads(ask("audit", "bram", "--statement", "--json").stdout)
+
+    assert {k: lifted[k] for k in ("decision", "level", "ended_by", "reports")} == {
+        "decision": "restriction_ended",
+        "level": "email_required",
+        "ended_by": "appeal",
+        "reports": 7,
+    }
+    assert (lifted["began_at"], lifted["reports_from"], lifted["reports_to"]) == (
+        day(7),
+        day(1)[:10],
+        day(7)[:10],
+    )
+    assert lifted["appeal"]["outcome"] == "granted"
+    assert lifted["appeal"]["resolved_at"] == lifted["ended_at"]
+    assert "restrict_at" not in lifted["grounds"]
+    assert never["decision"] == "none"
+
+
 # Ctrl-C ------------------------------------------------------------------------------
 
 
