@@ -1,14 +1,16 @@
 """The facts of the ledger: one pydantic model per event type, the JSONL format, time.
 
 Validation happens here, once, at the edge: handles and ids, free text without
-control characters, times with a zone (stored in UTC). `encode` gives the
-canonical JSON of an event: the stored form, the export form, and what
-idempotent import compares.
+control characters, times with a zone (stored in UTC), no field given twice.
+`encode` gives the canonical JSON of an event: the stored form, the export form,
+and what idempotent import compares.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeAlias
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeAlias, cast
 
 from pydantic import (
     AfterValidator,
@@ -22,18 +24,25 @@ from pydantic import (
 )
 
 from ledger.errors import BadInput
-from ledger.moments import format_time, in_utc
+from ledger.moments import TIME_FORM, format_time, in_utc, is_time_text, parse_moment
 from ledger.policy_input import PolicyChange
 
 __all__ = ["format_time"]  # re-exported: part of the event format
 
-# No whitespace, no C0/C1 control characters: a handle is safe to print anywhere.
-Handle = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\s\x00-\x1f\x7f-\x9f]+$")
-]
-# Free text keeps newline and tab, nothing else below 0x20 and no C1 controls:
-# no terminal escape sequence can ever be stored.
-_TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+# No whitespace, no C0/C1 control characters, no invisible format characters (Unicode
+# category Cf: zero-width space, byte order mark, bidirectional overrides...): a handle
+# is safe to print anywhere and cannot pass for another one. These patterns run in
+# pydantic's Rust regex engine (`\p{Cf}` is its syntax; Python's `re` has no `\p`).
+_HANDLE_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f\p{Cf}]+$"
+Handle = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_HANDLE_PATTERN)]
+# Free text keeps newline and tab, nothing else below 0x20 and no C1 controls: no
+# terminal escape sequence can ever be stored. Nor the bidirectional embeddings,
+# overrides and isolates (U+202A-U+202E, U+2066-U+2069): one of them can show an
+# operator a note in another order than it was written, and the rest of the line
+# after it too. The other format characters stay: zero-width joiners belong to emoji
+# and to scripts such as Persian, and the direction marks (U+200E, U+200F) reorder nothing.
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_TEXT_PATTERN = rf"^[^\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CONTROLS}]*$"
 Message = Annotated[str, StringConstraints(max_length=300, pattern=_TEXT_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
 
@@ -48,6 +57,8 @@ def _email(value: str) -> str:
     return value
 
 
+# A line's time is read by pydantic, which reads more spellings than the command line
+# (a space for the `T`, `+0100`, a count of seconds...): `parse` refuses those.
 UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(_email)]
 
@@ -142,6 +153,20 @@ EVENT_TYPES: tuple[str, ...] = (
     "appeal_denied",
     "policy_changed",
 )
+_MODELS: dict[str, type[_Event]] = {
+    model.model_fields["type"].default: model
+    for model in (
+        InvitationSent,
+        InvitationAccepted,
+        InvitationIgnored,
+        InvitationMarkedUnknown,
+        InvitationWithdrawn,
+        AppealFiled,
+        AppealGranted,
+        AppealDenied,
+        PolicyChanged,
+    )
+}
 TOPIC_PREFIX = "invledger:"
 MAX_LINE_BYTES = 64 * 1024
 # A UTF-8 byte order mark: some editors start a file with it. It is skipped there.
@@ -158,12 +183,72 @@ def _adapter() -> TypeAdapter[Event]:
 
 def parse(line: bytes | str) -> Event:
     """One JSONL line to an event, or BadInput with one readable reason."""
+    return parse_and_encode(line)[0]
+
+
+def parse_and_encode(line: bytes | str) -> tuple[Event, bytes]:
+    """One JSONL line to an event and its canonical JSON (`encode`), or BadInput.
+
+    A line that is its event's canonical JSON, as `export` writes it, is read at the
+    cost of that comparison. Any other line is read a second time, by Python's JSON
+    reader, for what pydantic lets pass: a key given twice (the last value would win
+    unseen: `"sender":"alice",...,"sender":"mallory"`), a time in a spelling that the
+    command line refuses.
+    """
     if len(line) > MAX_LINE_BYTES:
         raise BadInput(f"line is longer than {MAX_LINE_BYTES} bytes")
     try:
-        return _adapter().validate_json(line)
+        event = _adapter().validate_json(line)
     except ValidationError as error:
         raise BadInput(_not_utf8(line) or describe(error)) from None
+    canonical = encode(event)
+    if canonical != line:
+        _check_as_written(line)
+    return event, canonical
+
+
+def _check_as_written(line: bytes | str) -> None:
+    """BadInput for a valid line that names a key twice or spells its time unlike TIME_FORM."""
+    try:
+        data = json.loads(line, object_pairs_hook=_without_repeats)
+    except _RepeatedKey:
+        raise BadInput(f"field '{_repeated_key(line)}' is given twice") from None
+    except ValueError:  # pydantic read the line: Python's reader is stricter only in corners
+        return
+    at = data.get("at") if isinstance(data, dict) else None
+    if isinstance(at, str) and not is_time_text(at):
+        raise BadInput(f"field 'at': {_time_problem(at)}")
+
+
+class _RepeatedKey(Exception):
+    """An object of the line names a key twice (raised inside Python's JSON reader)."""
+
+
+def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        raise _RepeatedKey
+    return data
+
+
+class _Object(list[tuple[str, Any]]):
+    """A JSON object as its key-value pairs, in order, a repeated key kept."""
+
+
+def _repeated_key(line: bytes | str) -> str:
+    """The first key that an object of the line names twice: 'policy.version' when nested."""
+    return _first_repeat(json.loads(line, object_pairs_hook=_Object), "") or "?"
+
+
+def _first_repeat(pairs: _Object, prefix: str) -> str | None:
+    seen: set[str] = set()
+    for key, value in pairs:
+        if key in seen:
+            return prefix + key
+        seen.add(key)
+        if isinstance(value, _Object) and (inner := _first_repeat(value, f"{prefix}{key}.")):
+            return inner
+    return None
 
 
 def _not_utf8(line: bytes | str) -> str | None:
@@ -200,12 +285,42 @@ def describe(error: ValidationError) -> str:
         return f"missing field '{where}'"
     if kind == "extra_forbidden":
         return f"unknown field '{where}'"
+    if where == "at":
+        return f"field 'at': {_time_problem(first['input'])}"
     if kind == "string_pattern_mismatch":
-        if where.rsplit(".", 1)[-1] in ("message", "statement", "note"):
-            return f"field '{where}' contains control characters"
-        return f"field '{where}' contains whitespace or control characters"
+        return f"field '{where}' {_unprintable(where.rsplit('.', 1)[-1], first['input'])}"
     message = first["msg"].removeprefix("Value error, ")
     return f"field '{where}': {message}" if where else message
+
+
+def _time_problem(value: object) -> str:
+    """Why a line's `at` was refused, in the words the command line uses for `--at`."""
+    if not isinstance(value, str):
+        return f"not a time of the form {TIME_FORM}"
+    try:
+        parse_moment(value)
+    except ValueError as error:
+        return str(error)
+    return "not a valid time"  # not reached: pydantic refuses no time that parse_moment reads
+
+
+def _unprintable(field: str, value: object) -> str:
+    """What a handle or a text holds that it may not: the end of a refusal's sentence."""
+    import unicodedata  # only a refusal looks up a character's category
+
+    text = value if isinstance(value, str) else ""
+    if field in _FREE_TEXT:
+        for char in text:
+            if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+                return f"contains a bidirectional control character (U+{ord(char):04X})"
+        return "contains control characters"
+    for char in text:
+        if unicodedata.category(char) == "Cf":
+            return f"contains an invisible format character (U+{ord(char):04X})"
+    return "contains whitespace or control characters"
+
+
+_FREE_TEXT = ("message", "statement", "note")
 
 
 def _is_union_tag(part: object) -> bool:
@@ -219,7 +334,24 @@ def encode(event: _Event) -> bytes:
 
 def decode(state: bytes) -> Event:
     """A stored event back to its model (stored events were validated when appended)."""
-    return _adapter().validate_json(state)
+    try:
+        return _adapter().validate_json(state)
+    except ValidationError:
+        return _as_stored(state)
+
+
+def _as_stored(state: bytes) -> Event:
+    """A stored event that today's input rules refuse, read as it was stored.
+
+    It was valid when appended, before a rule was tightened (a format character in a
+    handle, a bidirectional control in a text); the log is never rewritten, so the
+    event is read as it is rather than making the ledger unreadable.
+    """
+    data = json.loads(state)
+    data["at"] = datetime.fromisoformat(data["at"])
+    if "policy" in data:
+        data["policy"] = PolicyChange.model_validate(data["policy"])
+    return cast("Event", _MODELS[data["type"]].model_construct(**data))
 
 
 def topic(event_type: str) -> str:

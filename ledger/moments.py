@@ -6,6 +6,7 @@ the moments they name. Printed as ISO 8601 in UTC with `Z`.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -14,6 +15,21 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 OUT_OF_RANGE = "time is out of range (years 1900 to 2999 in UTC)"
+# The one spelling of a time that invledger reads, on the command line and in an event
+# line alike: ISO 8601's extended format as RFC 3339 profiles it (`T` or `t`, `Z` or `z`),
+# the seconds optional, and a zone. ISO's other spellings (week dates, ordinal dates, the
+# basic format without separators) are refused. Digits past the microsecond are read only
+# when they are zeros: dropping others would move the time without a word.
+# [0-9], not \d: Python's \d takes any Unicode digit.
+_DATE_AND_TIME = (
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6}0*)?)?"
+)
+_ZONE = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+TIME_FORM = "YYYY-MM-DDTHH:MM[:SS[.ffffff]] with a zone (Z or ±HH:MM)"
+_TIME = re.compile(_DATE_AND_TIME + _ZONE)
+_ZONELESS = re.compile(_DATE_AND_TIME)
+_LONG_FRACTION = re.compile(r":[0-9]{2}\.[0-9]{6}([0-9]+)")
 _US = timedelta(microseconds=1)
 _ZERO = timedelta(0)
 
@@ -36,17 +52,37 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_moment(text: str) -> datetime:
-    """A time given on the command line: ISO 8601 with a zone, in the supported years.
+    """A time as a person or a file writes it (TIME_FORM), in UTC, in the supported years.
 
-    Raises ValueError with a reason a person can act on.
+    Raises ValueError with a reason a person can act on. The time of an event line is
+    held to this function too (`ledger.events.parse`): one spelling on every path.
     """
+    if not _TIME.fullmatch(text):
+        raise ValueError(_misspelt(text))
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{text!r} has no time zone")
+        # Python 3.11 reads `Z` but not `z`; digits past the sixth are zeros by now.
+        moment = datetime.fromisoformat(text[:-1] + "Z" if text[-1] == "z" else text)
+    except ValueError as error:  # a day the month does not have
+        raise ValueError(f"{text!r} is not a valid date ({error})") from None
     return in_utc(moment)
+
+
+def is_time_text(text: str) -> bool:
+    """Whether a text is spelt as parse_moment reads times (its date may still not exist)."""
+    return _TIME.fullmatch(text) is not None
+
+
+def _misspelt(text: str) -> str:
+    """Why a text is not a time invledger reads."""
+    if _ZONELESS.fullmatch(text):
+        return f"{text!r} has no time zone"
+    extra = _LONG_FRACTION.search(text)
+    if extra and _TIME.fullmatch(text[: extra.start(1)] + text[extra.end(1) :]):
+        return (
+            f"{text!r} has more than 6 fractional digits (times are kept to the microsecond; "
+            "digits past it must be zeros)"
+        )
+    return f"{text!r} is not a time of the form {TIME_FORM}"
 
 
 def in_utc(moment: datetime) -> datetime:
