@@ -32,7 +32,7 @@ class Moment(click.ParamType[datetime]):
         try:
             return parse_moment(value)
         except ValueError as error:
-            self.fail(f"{error} (use ISO 8601 with a zone, e.g. 2026-01-08T12:00:00Z)", param, ctx)
+            self.fail(f"{error} (e.g. 2026-01-08T12:00:00Z)", param, ctx)
 
 
 MOMENT = Moment()
@@ -101,20 +101,32 @@ def _silence_stdout() -> None:
 
 
 class HandleType(click.ParamType[str]):
-    """A member handle or an id: 1-128 characters, no whitespace or control characters."""
+    """A member handle or an id: 1-128 characters, no whitespace, control or invisible
+    format characters (the event models' rule, without importing them: queries start
+    without pydantic)."""
 
     name = "HANDLE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         import re
+        import unicodedata
 
         if not isinstance(value, str) or not re.fullmatch(r"[^\s\x00-\x1f\x7f-\x9f]{1,128}", value):
             self.fail(
-                f"{value!r} is not a handle: 1-128 characters without whitespace or control "
-                "characters",
+                f"{value!r} is not a handle: 1-128 characters without whitespace, control or "
+                "invisible format characters",
                 param,
                 ctx,
             )
+        if not value.isascii():
+            for char in value:
+                if unicodedata.category(char) == "Cf":
+                    self.fail(
+                        f"{value!r} is not a handle: it contains an invisible format character "
+                        f"(U+{ord(char):04X})",
+                        param,
+                        ctx,
+                    )
         return value
 
 

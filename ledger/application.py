@@ -93,7 +93,7 @@ class Ledger:
         """
         session = _ImportSession(self.store)
         imported = skipped = 0
-        batch: list[tuple[int, ev.Event]] = []
+        batch: list[tuple[int, ev.Event, bytes]] = []
         read_bytes = 0
         number = 0
         failure: tuple[int, str] | None = None
@@ -104,7 +104,7 @@ class Ledger:
             if not raw.strip():
                 continue
             try:
-                batch.append((number, ev.parse(raw.rstrip(b"\r\n"))))
+                batch.append((number, *ev.parse_and_encode(raw.rstrip(b"\r\n"))))
             except BadInput as error:
                 failure = (number, str(error))
                 break
@@ -254,7 +254,10 @@ class _ImportSession:
         self.views: Views | None = None
         self.written = -1  # the last position this import stored
 
-    def append(self, batch: list[tuple[int, ev.Event]]) -> tuple[int, int, tuple[int, str] | None]:
+    def append(
+        self, batch: list[tuple[int, ev.Event, bytes]]
+    ) -> tuple[int, int, tuple[int, str] | None]:
+        """Check and store a batch of (line number, event, its canonical JSON)."""
         skipped = 0
         failure: tuple[int, str] | None = None
         stored: list[Record] = []
@@ -266,10 +269,9 @@ class _ImportSession:
                 views.tx = tx
             else:
                 views = current_views(tx)
-            known = _stored_states(tx, {event.id for _, event in batch})
-            views.prefetch([event for _, event in batch])
-            for number, event in batch:
-                data = ev.encode(event)
+            known = _stored_states(tx, {event.id for _, event, _ in batch})
+            views.prefetch([event for _, event, _ in batch])
+            for number, event, data in batch:
                 earlier = known.get(event.id)
                 if earlier is not None:
                     if earlier == data:
