@@ -244,16 +244,18 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime 
         other = _standings(space, moment, whatif)
     changed = []
     for member in sorted(real.keys() | other.keys()):
-        a = real.get(member, ("good", 0))
-        b = other.get(member, ("good", 0))
+        a = real.get(member, ("good", None, 0))
+        b = other.get(member, ("good", None, 0))
         if a != b:
             changed.append(
                 {
                     "member": member,
                     "standing": a[0],
                     "what_if_standing": b[0],
-                    "episodes": a[1],
-                    "what_if_episodes": b[1],
+                    "until": render.when(a[1]) if a[1] else None,
+                    "what_if_until": render.when(b[1]) if b[1] else None,
+                    "episodes": a[2],
+                    "what_if_episodes": b[2],
                 }
             )
     result = {"as_of": render.when(moment), "policy": whatif.as_dict(), "changed": changed}
@@ -264,21 +266,27 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime 
     if not changed:
         click.echo("nobody would fare differently: the same standing and episodes for all")
         return
-    now = sum(1 for c in changed if c["standing"] != c["what_if_standing"])
+    now = sum(
+        1
+        for c in changed
+        if (c["standing"], c["until"]) != (c["what_if_standing"], c["what_if_until"])
+    )
     click.echo(
         f"{len(changed)} member{'s' if len(changed) != 1 else ''} would fare differently as of "
         f"{render.when(moment)}: "
-        f"{now} in their standing then, {len(changed) - now} only in how many episodes "
-        "they had:"
+        f"{now} in their standing then (its level or its end), {len(changed) - now} only in how "
+        "many episodes they had:"
     )
     click.echo(
         render.table(
-            ["member", "standing", "what-if standing", "episodes", "what-if episodes"],
+            ["member", "standing", "until", "what-if standing", "until", "episodes", "what-if"],
             [
                 (
                     c["member"],
                     c["standing"],
+                    c["until"],
                     c["what_if_standing"],
+                    c["what_if_until"],
                     c["episodes"],
                     c["what_if_episodes"],
                 )
@@ -288,17 +296,20 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime 
     )
 
 
-def _standings(store: Any, moment: datetime, fixed: Any) -> dict[str, tuple[str, int]]:
-    """Each reported member's level at `moment` and number of episodes."""
+def _standings(
+    store: Any, moment: datetime, fixed: Any
+) -> dict[str, tuple[str, datetime | None, int]]:
+    """Each reported member's level at `moment`, until when, and number of episodes."""
     from projections import standing as rules
     from projections.views import load_policy
 
-    found: dict[str, tuple[str, int]] = {}
+    found: dict[str, tuple[str, datetime | None, int]] = {}
     with store.read() as tx:
         policy = fixed or load_policy(tx)
         for member, data in tx.all("SELECT member, state FROM inv_standing"):
             state = rules.MemberStanding.from_json(json.loads(data))
-            found[member] = (rules.view(state, moment, policy).level, len(state.episodes))
+            seen = rules.view(state, moment, policy)
+            found[member] = (seen.level, seen.until, len(state.episodes))
     return found
 
 
@@ -316,6 +327,8 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         data = _json_or_toml(raw)
     except UnicodeDecodeError:
         raise BadInput(f"{name}: not UTF-8 text") from None
+    except _RepeatedKey as error:
+        raise BadInput(f"{name}: {error}") from None
     except ValueError as error:
         raise BadInput(f"{name}: neither JSON nor TOML ({error})") from None
     if not isinstance(data, dict):
@@ -330,6 +343,19 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: {error}") from None
 
 
+class _RepeatedKey(ValueError):
+    """A policy file's JSON object names a key twice."""
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (TOML refuses a repeated key itself)."""
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        repeated = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise _RepeatedKey(f"field '{repeated}' is given twice")
+    return data
+
+
 def _json_or_toml(raw: bytes) -> Any:
     """JSON when it starts like JSON and parses as JSON (`[1]` is also a TOML table
     header, but JSON is what its writer meant), else TOML."""
@@ -337,7 +363,9 @@ def _json_or_toml(raw: bytes) -> Any:
 
     if raw.lstrip()[:1] in (b"{", b"["):
         try:
-            return json.loads(raw)
+            return json.loads(raw, object_pairs_hook=_once_each)
+        except _RepeatedKey:
+            raise
         except ValueError:
             if raw.lstrip()[:1] == b"{":
                 raise
@@ -460,12 +488,14 @@ def _may_replace(path: str, history: str) -> None:
 
     if os.path.lexists(path) and not _made_by_demo(path):
         raise BadInput(
-            f"{path} exists and is not a ledger that demo made: demo replaces only its own "
-            "files; give another --path"
+            f"{path} exists and is not a ledger that demo made (or one an earlier invledger "
+            "made, unmarked): demo replaces only its own files; give another --path, or "
+            "delete it"
         )
     if os.path.lexists(history) and not os.path.lexists(path):
         raise BadInput(
-            f"{history} exists and demo would overwrite it with its history; give another --path"
+            f"{history} exists and demo would overwrite it with its history; give another "
+            "--path, or delete it"
         )
 
 
@@ -535,6 +565,8 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         f"1. simulating {members:,} members and {invitations:,} invitations -> {history}", bold=True
     )
     try:
+        if os.path.lexists(history):  # the link itself, never a file it points to
+            os.remove(history)
         with open(history, "wb") as out:
             out.writelines(_line(event) for event in events)
     except OSError as error:

@@ -76,7 +76,7 @@ def open_store(url: str | None = None) -> Store:
         from ledger.postgres import PostgresStore
 
         return PostgresStore(url)
-    if "://" in url:
+    if "://" in url and not url.startswith("file:"):  # file: URIs are SQLite's own
         raise StorageError(
             f"{url}: not a SQLite file path, and invledger's only URLs are postgresql:// ones"
         )

@@ -130,13 +130,25 @@ def _redress_in_force(appeals: list[AppealOut], fmt: str) -> str:
 def _ended_restriction(
     member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime, fmt: str
 ) -> str:
-    granted = [a for a in appeals if a.outcome == "granted"]
-    if episode.ended_by == "appeal" and granted:
+    courts = "You may also use out-of-court dispute settlement or the courts."
+    last = appeals[-1] if appeals else None
+    if last is not None and last.outcome is None:
+        redress = (
+            f"5. Redress: the restriction has ended; your appeal of {last.filed_at.strftime(fmt)} "
+            f"is still open, and a person will reply. {courts}"
+        )
+    elif last is not None and last.outcome == "granted" and last.resolved_at is not None:
+        after = "" if episode.ended_by == "appeal" else ", after the restriction had ended"
         redress = (
             f"5. Redress: your appeal was reviewed by a person and granted on "
-            f"{episode.ended_at.strftime(fmt) if episode.ended_at else ''}{_reason(granted[-1])} "
-            "Nothing more is needed. You may also use out-of-court dispute settlement or the "
-            "courts."
+            f"{last.resolved_at.strftime(fmt)}{after}{_reason(last)} Nothing more is needed. "
+            f"{courts}"
+        )
+    elif last is not None and last.outcome == "denied" and last.resolved_at is not None:
+        redress = (
+            f"5. Redress: your appeal was reviewed by a person and denied on "
+            f"{last.resolved_at.strftime(fmt)}{_reason(last)} The restriction has ended, so it "
+            f"can no longer be appealed. {courts}"
         )
     else:
         redress = (
@@ -208,7 +220,12 @@ def _automation(episode: EpisodeOut, appeals: list[AppealOut], fmt: str) -> str:
     if reviewed:
         last = reviewed[-1]
         assert last.resolved_at is not None
-        verdict = "lifted it" if last.outcome == "granted" else "upheld it"
+        if last.outcome == "denied":
+            verdict = "upheld it"
+        elif episode.ended_by == "appeal":
+            verdict = "lifted it"
+        else:
+            verdict = "found for you after it had ended"
         review = (
             f"; on {last.resolved_at.strftime(fmt)} a person reviewed it on your appeal "
             f"and {verdict}."
@@ -224,13 +241,28 @@ def _automation(episode: EpisodeOut, appeals: list[AppealOut], fmt: str) -> str:
 
 def _appeals(audit: AuditOut, restriction: EpisodeOut) -> list[AppealOut]:
     """The member's appeals against `restriction`, in filing order: those filed while it
-    applied, and one still open from the restriction it replaced."""
+    applied, and those filed against a restriction it escalated from and still open when
+    it began (the standing rules move an open appeal onto the restriction that replaces
+    its own). An appeal against an earlier restriction that ended otherwise is not one."""
+    start = restriction.began_at
+    while True:
+        replaced = [
+            e
+            for e in audit.episodes
+            if e.level in WHAT and e.ended_by == "escalation" and e.ended_at == start
+        ]
+        if not replaced:
+            break
+        start = replaced[0].began_at
     end = restriction.ended_at or audit.as_of
     return [
         a
         for a in audit.appeals
         if restriction.began_at <= a.filed_at <= end
-        or (a.outcome is None and a.filed_at < restriction.began_at)
+        or (
+            start <= a.filed_at < restriction.began_at
+            and (a.resolved_at is None or a.resolved_at >= restriction.began_at)
+        )
     ]
 
 
@@ -242,10 +274,11 @@ def _reason(appeal: AppealOut) -> str:
 
 # The policy's field names in the audit's rule sentences, in the member's words.
 _PLAIN = (
-    (re.compile(r"reached warn_at=(\d+)"), r"reached the warning limit of \1"),
-    (re.compile(r"reached restrict_at=(\d+)"), r"reached the restriction limit of \1"),
-    (re.compile(r"within recidive_days=(\d+)"), r"within the \1 days before it"),
-    (re.compile(r"capped at max_suspend_days=(\d+)"), r"the longest suspension, \1 days"),
+    (re.compile(r"\bwarn_at=(\d+)"), r"the warning limit of \1"),
+    (re.compile(r"\brestrict_at=(\d+)"), r"the restriction limit of \1"),
+    (re.compile(r"\bwithin recidive_days=(\d+)"), r"within the \1 days before it"),
+    (re.compile(r"\bcapped at max_suspend_days=(\d+)"), r"the longest suspension, \1 days"),
+    (re.compile(r"\b[a-z_]+_(?:days|at|hours)=(\d+)"), r"\1"),  # any field named later
 )
 
 

@@ -612,4 +612,60 @@ def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[1]
     assert header.startswith("1 member would fare differently as of ")
-    assert header.endswith(": 0 in their standing then, 1 only in how many episodes they had:")
+    assert header.endswith(
+        ": 0 in their standing then (its level or its end), 1 only in how many episodes they had:"
+    )
+
+
+def test_a_what_if_with_longer_suspensions_tells_the_later_end(
+    worked_db: Path, tmp_path: Path
+) -> None:
+    # Day 30: alice is suspended until day 33 (7 days from day 26); 20 days would run to day 46.
+    longer = tmp_path / "longer.json"
+    longer.write_text('{"suspend_days": 20}')
+
+    done = invoke(worked_db, "replay", "--policy", str(longer), "--until", day(30), "--json")
+
+    assert done.returncode == 0, done.stderr
+    (alice,) = json.loads(done.stdout)["changed"]
+    assert (alice["member"], alice["standing"], alice["what_if_standing"]) == (
+        "alice",
+        "suspended",
+        "suspended",
+    )
+    assert (alice["until"], alice["what_if_until"]) == (day(33), day(46))
+
+
+def test_a_policy_file_naming_a_field_twice_is_refused(tmp_path: Path) -> None:
+    twice = tmp_path / "twice.json"
+    twice.write_text('{"version": 2, "restrict_at": 5, "restrict_at": 50}')
+
+    done = invoke(tmp_path / "ledger.db", "policy", "set", str(twice))
+
+    assert done.returncode == 2
+    assert "field 'restrict_at' is given twice" in one_error_line(done)
+
+
+def test_a_sqlite_file_uri_with_slashes_is_still_a_ledger(worked_db: Path) -> None:
+    done = invoke(f"file://{worked_db}?mode=ro", "status", "alice", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["member"] == "alice"
+
+
+def test_demo_replaces_a_link_at_its_history_path_and_not_what_it_points_to(
+    tmp_path: Path,
+) -> None:
+    small = ("--members", "30", "--invitations", "100")
+    assert without_db("demo", *small, cwd=tmp_path).returncode == 0
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    history = tmp_path / "invledger-demo.jsonl"
+    history.unlink()
+    history.symlink_to(precious)
+
+    done = without_db("demo", *small, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert precious.read_text() == "keep me\n"
+    assert not history.is_symlink()

@@ -17,7 +17,7 @@ import pytest
 
 from ledger.application import Appended, Ledger
 from projections import queries
-from projections.statement import statement_of_reasons
+from projections.statement import statement_fields, statement_of_reasons
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
 REPORT_DAYS = [*range(1, 8), *range(20, 27), *range(40, 47)]
@@ -765,3 +765,95 @@ def test_the_log_by_type_holds_only_that_type(story: Story) -> None:
     events = list(story.book.events(event_type="appeal_granted"))
 
     assert [(e.type, e.appeal) for _, e in events] == [("appeal_granted", "ap-alice")]  # type: ignore[union-attr]
+
+
+# The statement of reasons and the appeals that concern its restriction ---------------
+
+
+def resolve(book: Ledger, appeal: str, outcome: str, at: datetime, note: str) -> None:
+    book.record(
+        {
+            "type": f"appeal_{outcome}",
+            "appeal": appeal,
+            "agent": "agent-ida",
+            "note": note,
+            "at": at,
+        }
+    )
+
+
+@pytest.mark.parametrize("outcome", ["denied", "granted"])
+def test_an_appeal_open_across_an_escalation_is_told_when_decided(
+    tmp_path: Path, outcome: str
+) -> None:
+    # Given email required on day 7, an appeal on day 8, and a suspension by day 15
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for n in range(1, 8):
+        report(book, "ines", f"i-guest-{n}", day(n))
+    file_appeal(book, "ap-ines", "ines", day(8), "My alumni")
+    for n in range(9, 16):
+        report(book, "ines", f"i-guest-{n}", day(n))
+    # When the appeal is decided on day 16
+    resolve(book, "ap-ines", outcome, day(16), "checked the invitations")
+    text = statement_of_reasons(audit(book, "ines", day(16.5)))
+    fields = statement_fields(audit(book, "ines", day(16.5)))
+    book.close()
+
+    # Then the suspension's statement tells that review, with its reason
+    assert "without an individual review" not in text
+    assert f"{outcome} on 2026-01-17 12:00 UTC, with this reason: checked the invitations" in text
+    assert fields["appeal"]["appeal"] == "ap-ines"
+
+
+def test_an_appeal_left_open_on_an_expired_restriction_is_not_told_for_a_new_one(
+    tmp_path: Path,
+) -> None:
+    # Given email required on day 7, appealed on day 30 and expired on day 37 unanswered,
+    # and a new restriction by day 60
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for n in range(1, 8):
+        report(book, "carl", f"c-guest-{n}", day(n))
+    file_appeal(book, "ap-carl", "carl", day(30), "Colleagues")
+    for n in range(54, 61):
+        report(book, "carl", f"c-guest-{n}", day(n))
+    text = statement_of_reasons(audit(book, "carl", day(61)))
+    fields = statement_fields(audit(book, "carl", day(61)))
+    book.close()
+
+    assert "your account is suspended" in text
+    assert "is open" not in text
+    assert "you may appeal this decision while it applies" in text
+    assert fields["appeal"] is None
+
+
+def test_an_appeal_granted_after_the_restriction_expired_did_not_lift_it(tmp_path: Path) -> None:
+    # Given email required from day 7 to day 37, appealed on day 30, granted on day 40
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for n in range(1, 8):
+        report(book, "gail", f"g-guest-{n}", day(n))
+    file_appeal(book, "ap-gail", "gail", day(30), "Colleagues")
+    late = statement_of_reasons(audit(book, "gail", day(38)))
+    resolve(book, "ap-gail", "granted", day(40), "reports were mistaken")
+    text = statement_of_reasons(audit(book, "gail", day(41)))
+    book.close()
+
+    assert "(ended by expiry)" in text
+    assert "lifted it" not in text
+    assert "found for you after it had ended" in text
+    assert "granted on 2026-02-10 12:00 UTC, after the restriction had ended" in text
+    assert "is still open, and a person will reply" in late
+
+
+def test_a_warning_left_by_an_expired_restriction_names_no_policy_field(tmp_path: Path) -> None:
+    # Given email required on day 7 and five reports on days 32-36, counted when it expires
+    book = Ledger(str(tmp_path / "ledger.db"))
+    for n in [*range(1, 8), *range(32, 37)]:
+        report(book, "will", f"w-guest-{n}", day(n))
+    found = audit(book, "will", day(38))
+    book.close()
+    text = statement_of_reasons(found)
+
+    assert found.standing == "warned"
+    assert "reaching the warning limit of 5" in text
+    assert re.search(r"\w+=\d", text) is None, text
+    assert re.search(r"\w+=\d", statement_fields(found)["grounds"]) is None
