@@ -232,8 +232,8 @@ def store_floor(db: Path, path: Path) -> float:
         count, batch = 0, []
         with open(path, "rb") as lines:
             for line in lines:
-                event = ev.parse(line.rstrip(b"\n"))
-                batch.append((event.id, 1, ev.topic(event.type), ev.encode(event)))
+                event, data = ev.parse_and_encode(line.rstrip(b"\n"))
+                batch.append((event.id, 1, ev.topic(event.type), data))
                 if len(batch) == RAW_BATCH:
                     count += write(batch)
                     batch = []

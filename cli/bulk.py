@@ -318,7 +318,7 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
     from pydantic import ValidationError
 
     from ledger.errors import BadInput
-    from ledger.events import UTF8_BOM, describe
+    from ledger.events import UTF8_BOM, RepeatedKey, describe
     from ledger.policy_input import PolicyChange, whole_policy
 
     raw = file.read().removeprefix(UTF8_BOM)  # editors on some systems write one
@@ -327,7 +327,7 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         data = _json_or_toml(raw)
     except UnicodeDecodeError:
         raise BadInput(f"{name}: not UTF-8 text") from None
-    except _RepeatedKey as error:
+    except RepeatedKey as error:
         raise BadInput(f"{name}: {error}") from None
     except ValueError as error:
         raise BadInput(f"{name}: neither JSON nor TOML ({error})") from None
@@ -343,28 +343,17 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: {error}") from None
 
 
-class _RepeatedKey(ValueError):
-    """A policy file's JSON object names a key twice."""
-
-
-def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different (TOML refuses a repeated key itself)."""
-    data = dict(pairs)
-    if len(data) < len(pairs):
-        repeated = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
-        raise _RepeatedKey(f"field '{repeated}' is given twice")
-    return data
-
-
 def _json_or_toml(raw: bytes) -> Any:
     """JSON when it starts like JSON and parses as JSON (`[1]` is also a TOML table
     header, but JSON is what its writer meant), else TOML."""
     import tomllib
 
+    from ledger.events import RepeatedKey, loads_once_each
+
     if raw.lstrip()[:1] in (b"{", b"["):
         try:
-            return json.loads(raw, object_pairs_hook=_once_each)
-        except _RepeatedKey:
+            return loads_once_each(raw)  # TOML refuses a repeated key itself
+        except RepeatedKey:
             raise
         except ValueError:
             if raw.lstrip()[:1] == b"{":

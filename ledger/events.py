@@ -210,9 +210,9 @@ def parse_and_encode(line: bytes | str) -> tuple[Event, bytes]:
 def _check_as_written(line: bytes | str) -> None:
     """BadInput for a valid line that names a key twice or spells its time unlike TIME_FORM."""
     try:
-        data = json.loads(line, object_pairs_hook=_without_repeats)
-    except _RepeatedKey:
-        raise BadInput(f"field '{_repeated_key(line)}' is given twice") from None
+        data = loads_once_each(line)
+    except RepeatedKey as error:
+        raise BadInput(str(error)) from None
     except ValueError:  # pydantic read the line: Python's reader is stricter only in corners
         return
     at = data.get("at") if isinstance(data, dict) else None
@@ -220,14 +220,28 @@ def _check_as_written(line: bytes | str) -> None:
         raise BadInput(f"field 'at': {_time_problem(at)}")
 
 
-class _RepeatedKey(Exception):
-    """An object of the line names a key twice (raised inside Python's JSON reader)."""
+class RepeatedKey(ValueError):
+    """A JSON text names a key of one object twice; the message names it."""
+
+
+def loads_once_each(text: bytes | str) -> Any:
+    """JSON (an event line, a policy file) whose objects name each key once, else
+    RepeatedKey naming the first repeat ('policy.version' when nested): with a key
+    given twice the last value would win, unseen."""
+    try:
+        return json.loads(text, object_pairs_hook=_without_repeats)
+    except _Repeat:
+        raise RepeatedKey(f"field '{_repeated_key(text)}' is given twice") from None
+
+
+class _Repeat(Exception):
+    """Raised inside Python's JSON reader at an object that names a key twice."""
 
 
 def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     data = dict(pairs)
     if len(data) < len(pairs):
-        raise _RepeatedKey
+        raise _Repeat
     return data
 
 

@@ -25,6 +25,7 @@ Readings chosen where SPEC.md is silent (each keeps its worked example intact):
 from __future__ import annotations
 
 import dataclasses
+import re
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -618,6 +619,21 @@ def _last_position(state: MemberStanding) -> int:
 
 
 # --- statements of reasons --------------------------------------------------------------
+
+# The rule sentences below name the policy's fields as the operator sets them
+# (`restrict_at=7`); the member's statement says them in words.
+_FIELD = re.compile(r"\b([a-z_]+)=(\d+)")
+_IN_WORDS = {
+    "warn_at": "the warning limit of {}",
+    "restrict_at": "the restriction limit of {}",
+    "recidive_days": "the {} days before it",
+    "max_suspend_days": "the longest suspension allowed, {} days",
+}
+
+
+def in_plain_words(rule: str) -> str:
+    """A rule sentence without the policy's field names, for the member to read."""
+    return _FIELD.sub(lambda m: _IN_WORDS.get(m.group(1), "{}").format(m.group(2)), rule)
 
 
 def _warning_rule(count: int, policy: Policy, expired: str | None) -> str:

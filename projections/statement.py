@@ -11,11 +11,11 @@ The grounds are the audit's rule sentence in plain words: no policy field names.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from projections.queries import AppealOut, AuditOut, EpisodeOut
+from projections.standing import in_plain_words
 
 WHAT = {
     "email_required": "Every invitation you send must include the recipient's email address.",
@@ -25,24 +25,17 @@ WHAT_THEN = {
     "email_required": "every invitation you sent had to include the recipient's email address",
     "suspended": "you could not send invitations",
 }
+COURTS = "You may also use out-of-court dispute settlement or the courts."
 
 
 def statement_fields(audit: AuditOut) -> dict[str, Any]:
     """The statement's facts as fields, for a platform's own notice or a transparency
     report: the decision it speaks of, its facts and grounds, and its review on appeal."""
-    restriction = _latest_restriction(audit.episodes)
-    warning = _open_warning(audit.episodes)
-    if restriction is not None and restriction.ended_at is None:
-        decision, episode = "restriction_in_force", restriction
-    elif warning is not None:
-        decision, episode = "warning", warning
-    elif restriction is not None:
-        decision, episode = "restriction_ended", restriction
-    else:
-        return {"decision": "none"}
-    appeals = [] if decision == "warning" else _appeals(audit, episode)
+    decision, episode, appeals = _subject(audit)
+    if episode is None:
+        return {"decision": decision}
+    days = _report_days(episode)
     reviewed = appeals[-1] if appeals else None
-    days = sorted({c.at.date() for c in episode.causes})
     return {
         "decision": decision,
         "level": episode.level,
@@ -53,7 +46,7 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
         "reports": len(episode.causes),
         "reports_from": days[0].isoformat() if days else None,
         "reports_to": days[-1].isoformat() if days else None,
-        "grounds": plain_grounds(episode.rule),
+        "grounds": in_plain_words(episode.rule),
         "policy_version": episode.policy_version,
         "automated": True,
         "appeal": None
@@ -69,22 +62,33 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
 
 
 def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
-    """The statement for the decision that matters at `audit.as_of`: the restriction in
-    force; else the open warning (with the last restriction, if one ended); else the
-    last restriction, ended; else none is due."""
-    restriction = _latest_restriction(audit.episodes)
-    warning = _open_warning(audit.episodes)
-    if restriction is not None and restriction.ended_at is None:
-        return _in_force(audit.member, restriction, _appeals(audit, restriction), audit.as_of, fmt)
-    if warning is not None:
-        return _warned(audit.member, warning, restriction, audit.as_of, fmt)
-    if restriction is not None:
-        appeals = _appeals(audit, restriction)
-        return _ended_restriction(audit.member, restriction, appeals, audit.as_of, fmt)
+    """The statement for the decision that matters at `audit.as_of` (see `_subject`)."""
+    decision, episode, appeals = _subject(audit)
+    if decision == "restriction_in_force" and episode is not None:
+        return _in_force(audit.member, episode, appeals, audit.as_of, fmt)
+    if decision == "warning" and episode is not None:
+        earlier = _latest_restriction(audit.episodes)
+        return _warned(audit.member, episode, earlier, audit.as_of, fmt)
+    if decision == "restriction_ended" and episode is not None:
+        return _ended_restriction(audit.member, episode, appeals, audit.as_of, fmt)
     return (
         f"Statement for {audit.member} as of {audit.as_of.strftime(fmt)}\n\n"
         "No restriction has been imposed on your account: no statement of reasons is due."
     )
+
+
+def _subject(audit: AuditOut) -> tuple[str, EpisodeOut | None, list[AppealOut]]:
+    """The decision a statement speaks of, with the appeals against it: the restriction
+    in force; else the open warning; else the last restriction, ended; else none."""
+    restriction = _latest_restriction(audit.episodes)
+    warning = _open_warning(audit.episodes)
+    if restriction is not None and restriction.ended_at is None:
+        return "restriction_in_force", restriction, _appeals(audit, restriction)
+    if warning is not None:
+        return "warning", warning, []
+    if restriction is not None:
+        return "restriction_ended", restriction, _appeals(audit, restriction)
+    return "none", None, []
 
 
 def _in_force(
@@ -98,7 +102,7 @@ def _in_force(
             f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
             f"   This applies from {episode.began_at.strftime(fmt)} until {until}.",
             _facts(episode),
-            f"3. Grounds: {plain_grounds(episode.rule)}",
+            f"3. Grounds: {in_plain_words(episode.rule)}",
             _automation(episode, appeals, fmt),
             _redress_in_force(appeals, fmt),
         ]
@@ -106,55 +110,53 @@ def _in_force(
 
 
 def _redress_in_force(appeals: list[AppealOut], fmt: str) -> str:
-    courts = "You may also use out-of-court dispute settlement or the courts."
     last = appeals[-1] if appeals else None
     if last is not None and last.outcome is None:
         return (
             f"5. Redress: your appeal of {last.filed_at.strftime(fmt)} is open: a person is "
-            f"reviewing the decision and will reply. {courts}"
+            f"reviewing the decision and will reply. {COURTS}"
         )
     if last is not None and last.outcome == "denied":
         assert last.resolved_at is not None
         return (
             f"5. Redress: your appeal was reviewed by a person and denied on "
             f"{last.resolved_at.strftime(fmt)}{_reason(last)} You may appeal again while the "
-            f'decision applies, through the support form ("appeal"). {courts}'
+            f'decision applies, through the support form ("appeal"). {COURTS}'
         )
     return (
         "5. Redress: you may appeal this decision while it applies (one appeal at a "
         'time), through the support form ("appeal"), stating why you think it is '
-        f"wrong; a person will review it and reply. {courts}"
+        f"wrong; a person will review it and reply. {COURTS}"
     )
 
 
 def _ended_restriction(
     member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime, fmt: str
 ) -> str:
-    courts = "You may also use out-of-court dispute settlement or the courts."
     last = appeals[-1] if appeals else None
     if last is not None and last.outcome is None:
         redress = (
             f"5. Redress: the restriction has ended; your appeal of {last.filed_at.strftime(fmt)} "
-            f"is still open, and a person will reply. {courts}"
+            f"is still open, and a person will reply. {COURTS}"
         )
     elif last is not None and last.outcome == "granted" and last.resolved_at is not None:
         after = "" if episode.ended_by == "appeal" else ", after the restriction had ended"
         redress = (
             f"5. Redress: your appeal was reviewed by a person and granted on "
             f"{last.resolved_at.strftime(fmt)}{after}{_reason(last)} Nothing more is needed. "
-            f"{courts}"
+            f"{COURTS}"
         )
     elif last is not None and last.outcome == "denied" and last.resolved_at is not None:
         redress = (
             f"5. Redress: your appeal was reviewed by a person and denied on "
             f"{last.resolved_at.strftime(fmt)}{_reason(last)} The restriction has ended, so it "
-            f"can no longer be appealed. {courts}"
+            f"can no longer be appealed. {COURTS}"
         )
     else:
         redress = (
             "5. Redress: the restriction has ended, so it can no longer be appealed. If you "
             "think it was wrong, tell our support team; a person will review it and reply. "
-            "You may also use out-of-court dispute settlement or the courts."
+            f"{COURTS}"
         )
     return "\n".join(
         [
@@ -165,7 +167,7 @@ def _ended_restriction(
                 "invitations as before."
             ),
             _facts(episode),
-            f"3. Grounds: {plain_grounds(episode.rule)}",
+            f"3. Grounds: {in_plain_words(episode.rule)}",
             _automation(episode, appeals, fmt),
             redress,
         ]
@@ -184,7 +186,7 @@ def _warned(
             "the limit the grounds name, a restriction will follow."
         ),
         _facts(warning),
-        f"3. Grounds: {plain_grounds(warning.rule)}",
+        f"3. Grounds: {in_plain_words(warning.rule)}",
         _automation(warning, [], fmt),
         (
             "5. Redress: a warning restricts nothing and cannot be appealed. If you think "
@@ -205,8 +207,12 @@ def _past(episode: EpisodeOut, fmt: str) -> str:
     )
 
 
+def _report_days(episode: EpisodeOut) -> list[date]:
+    return sorted({c.at.date() for c in episode.causes})
+
+
 def _facts(episode: EpisodeOut) -> str:
-    days = sorted({c.at.date() for c in episode.causes})
+    days = _report_days(episode)
     first, last = (days[0], days[-1]) if days else (None, None)
     return (
         f"2. Facts: {len(episode.causes)} invitations you sent were reported by their "
@@ -270,22 +276,6 @@ def _reason(appeal: AppealOut) -> str:
     """The agent's recorded reason, as a sentence ending the clause before it."""
     note = " ".join((appeal.note or "").split())
     return f", with this reason: {note.rstrip('.')}." if note else "."
-
-
-# The policy's field names in the audit's rule sentences, in the member's words.
-_PLAIN = (
-    (re.compile(r"\bwarn_at=(\d+)"), r"the warning limit of \1"),
-    (re.compile(r"\brestrict_at=(\d+)"), r"the restriction limit of \1"),
-    (re.compile(r"\bwithin recidive_days=(\d+)"), r"within the \1 days before it"),
-    (re.compile(r"\bcapped at max_suspend_days=(\d+)"), r"the longest suspension, \1 days"),
-    (re.compile(r"\b[a-z_]+_(?:days|at|hours)=(\d+)"), r"\1"),  # any field named later
-)
-
-
-def plain_grounds(rule: str) -> str:
-    for pattern, words in _PLAIN:
-        rule = pattern.sub(words, rule)
-    return rule
 
 
 def _latest_restriction(episodes: list[EpisodeOut]) -> EpisodeOut | None:
