@@ -41,17 +41,16 @@ def _check_sent(event: ev.InvitationSent, views: Views) -> None:
         )
     if event.sender == event.recipient:
         raise RuleViolation("self-invitation", "a member cannot invite themselves")
-    # A connection is recorded on both directions, so one row answers every rule here.
     pair = views.pair(event.sender, event.recipient)
-    if pair is None:
-        return
-    if pair.block_event is not None:
+    if pair is not None and pair.block_event is not None:
         raise _blocked(event.sender, event.recipient, pair.block_type, pair.block_event)
-    if pair.connected_event:
+    # A connection is recorded on the direction of the invitation that made it.
+    reverse = views.pair(event.recipient, event.sender)
+    if (pair and pair.connected_event) or (reverse and reverse.connected_event):
         raise RuleViolation(
             "connected", f"{event.sender} and {event.recipient} are already connected"
         )
-    if pair.pending is not None:
+    if pair is not None and pair.pending is not None:
         raise RuleViolation(
             "pending",
             f"{event.sender} already has a pending invitation to {event.recipient} "

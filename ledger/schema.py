@@ -14,7 +14,9 @@ from __future__ import annotations
 # 3: a member's standing state records the policy of its latest judgement, which an
 #    open warning leaves the window by (a policy change no longer ends it by itself, and
 #    a report at the very moment one leaves the window keeps it open).
-SCHEMA_VERSION = 3
+# 4: a connection is recorded on the pair row of the accepted invitation's direction
+#    only (it was written on both): the rules read both directions.
+SCHEMA_VERSION = 4
 VIEWS_TRACKING_KEY = "views"
 
 # Tables in the order a rebuild clears them.
@@ -44,7 +46,8 @@ STATEMENTS = (
         unknown_us BIGINT,
         unknown_event TEXT)""",
     # One row per directed pair (sender -> recipient) that ever had an invitation:
-    # the pending invitation, the connection, and the block with its cause.
+    # the pending invitation, the connection made by accepting one of its invitations
+    # (the other direction's row does not repeat it), and the block with its cause.
     """CREATE TABLE IF NOT EXISTS inv_pairs (
         sender TEXT NOT NULL,
         recipient TEXT NOT NULL,

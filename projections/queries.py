@@ -504,10 +504,6 @@ def _pairs_as_of(tx: Tx, views: Views, sender: str, recipient: str, moment: date
                     "invitation_ignored" if response == "ignored" else "invitation_marked_unknown"
                 )
         views.pairs[(a, b)] = pair
-    for key in ((sender, recipient), (recipient, sender)):
-        other = views.pairs[(key[1], key[0])]
-        if other is not None and other.connected_event:
-            views.pairs[key].connected_event = other.connected_event  # type: ignore[union-attr]
 
 
 def _candidate(sender: str, recipient: str, email: str | None, moment: datetime) -> dict[str, Any]:

@@ -171,14 +171,14 @@ class Views:
         sent_here = {e.invitation: e for e in batch if isinstance(e, ev.InvitationSent)}
         for event in batch:
             if isinstance(event, ev.InvitationSent):
+                # The other direction too: a connection is recorded on one of them.
                 pairs.add((event.sender, event.recipient))
+                pairs.add((event.recipient, event.sender))
                 senders.add(event.sender)
             elif hasattr(event, "invitation"):
                 found = self.invitations.get(event.invitation) or sent_here.get(event.invitation)
                 if found is not None:
                     pairs.add((found.sender, found.recipient))
-                    if event.type == "invitation_accepted":
-                        pairs.add((found.recipient, found.sender))
                     senders.add(found.sender)
                     if event.type == "invitation_marked_unknown":
                         members.add(found.sender)
@@ -316,7 +316,6 @@ class Views:
             pair.pending = None
         if status == "accepted":
             pair.connected_event = event.id
-            self._pair_for_update(recipient, sender).connected_event = event.id
         elif status in ("ignored", "unknown") and pair.block_event is None:
             pair.block_event = event.id
             pair.block_type = event.type
