@@ -19,7 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
-from ledger.store import Record, Store, Tx, open_store, views_behind
+from ledger.store import Record, SQLiteStore, Store, Tx, open_store, views_behind
 from projections import bulk
 from projections.views import Views
 
@@ -190,11 +190,16 @@ class Ledger:
             return 0
         applied = 0
         while True:
-            with self.store.write() as tx:
-                views = Views(tx)
-                done = catch_up(tx, views, limit=FLUSH_EVERY)
-            applied += done
-            if done < FLUSH_EVERY:
+            extracted = _read_ahead(self.store)
+            try:
+                with _writing(self.store, extracted) as tx:
+                    views = Views(tx)
+                    applied += catch_up(tx, views, limit=FLUSH_EVERY, extracted=extracted)
+                    behind = views.position < tx.next_position() - 1
+            finally:
+                if extracted is not None:
+                    extracted.close()
+            if not behind:
                 return applied
 
     def follow(
@@ -317,16 +322,23 @@ def current_views(tx: Tx) -> Views:
     return views
 
 
-def catch_up(tx: Tx, views: Views, limit: int | None = None) -> int:
+def catch_up(
+    tx: Tx, views: Views, limit: int | None = None, extracted: bulk.Extracted | None = None
+) -> int:
     """Apply the stored events after the views' position, in this transaction.
 
-    Far behind (a cleared view, a long outage), whole ranges at a time in SQL;
-    else page by page, event by event.
+    Far behind (a cleared view, a long outage), whole ranges at a time in SQL; else
+    page by page, event by event. A range `extracted` ahead, if it still starts where
+    the views are, is applied alone (its caller reads the next one ahead of the next
+    transaction).
     """
     applied = 0
     if bulk.supported(tx):
         end = tx.next_position() - 1
         while end - views.position >= bulk.WORTH_IT and (limit is None or applied < limit):
+            if extracted is not None and extracted.after == views.position:
+                # The log only grows: its `last` is still within `end`.
+                return applied + bulk.apply_range(tx, views, extracted.last, extracted=extracted)
             applied += bulk.apply_range(tx, views, min(end, views.position + bulk.RANGE))
     while limit is None or applied < limit:
         rows = tx.notifications(views.position, CATCH_UP_PAGE)
@@ -343,6 +355,29 @@ def catch_up(tx: Tx, views: Views, limit: int | None = None) -> int:
     views.flush()
     views.forget()
     return applied
+
+
+def _read_ahead(store: Store) -> bulk.Extracted | None:
+    """The sends and responses of the range the views catch up next, read before its
+    write transaction: when they are far enough behind for the SQL path, in a file."""
+    if not isinstance(store, SQLiteStore) or not bulk.extractable(store.path):
+        return None
+    with store.read() as tx:
+        if not bulk.supported(tx):
+            return None
+        after = Views(tx).position
+        end = tx.next_position() - 1
+    if end - after < bulk.WORTH_IT:
+        return None
+    return bulk.extract_ahead(store.path, after, min(end, after + bulk.RANGE))
+
+
+def _writing(store: Store, extracted: bulk.Extracted | None) -> Any:
+    """A write transaction, with the files of `extracted` attached."""
+    if extracted is None:
+        return store.write()
+    assert isinstance(store, SQLiteStore)
+    return store.write(working=extracted.files)
 
 
 def _stored(event: ev.Event, data: bytes) -> Record:

@@ -102,9 +102,11 @@ def env_seconds(name: str, default: int) -> int:
 class SQLiteTx:
     dialect = "sqlite"
 
-    def __init__(self, cursor: sqlite3.Cursor, recorder: SQLiteApplicationRecorder) -> None:
+    def __init__(
+        self, cursor: sqlite3.Cursor, recorder: SQLiteApplicationRecorder | None = None
+    ) -> None:
         self._c = cursor
-        self._recorder = recorder
+        self._recorder = recorder  # None in a working file of the views, which stores no event
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._c.execute(sql, params).fetchall()
@@ -160,6 +162,7 @@ class SQLiteTx:
     def insert_events(self, stored: Sequence[Record], first: int) -> None:
         if not stored:
             return
+        assert self._recorder is not None, "events are stored in a ledger's transaction"
         self._c.executemany(self._recorder.insert_events_statement, stored)
         last = self._c.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
         if last != first + len(stored) - 1:
@@ -241,15 +244,21 @@ class SQLiteStore:
             yield conn
 
     @contextmanager
-    def write(self, *, reading: str | None = None) -> Iterator[SQLiteTx]:
+    def write(
+        self, *, reading: str | None = None, working: Sequence[str] = ()
+    ) -> Iterator[SQLiteTx]:
         """A write transaction; with `reading`, that other SQLite ledger is attached
-        read-only as `log` for it (a scratch rebuild reads its events in SQL)."""
+        read-only as `log` for it (a scratch rebuild reads its events in SQL); each of
+        `working` (scratch files of the views' SQL path) is attached as `work0`, `work1`..."""
         try:
             with self._connection(commit=True) as conn:
                 if reading is not None:
                     # Read-only: a write transaction here takes no lock on that file.
-                    uri = "file:" + quote(os.path.abspath(reading)) + "?mode=ro"
-                    conn.execute("ATTACH DATABASE ? AS log", (uri,))
+                    conn.execute("ATTACH DATABASE ? AS log", (read_only_uri(reading),))
+                for number, path in enumerate(working):
+                    conn.execute(f"ATTACH DATABASE ? AS work{number}", (path,))
+                    # Scratch: thrown away after the transaction, whatever its outcome.
+                    conn.execute(f"PRAGMA work{number}.journal_mode = OFF")
                 try:
                     cursor = conn.cursor()
                     cursor.execute("BEGIN IMMEDIATE")
@@ -262,6 +271,8 @@ class SQLiteStore:
                 finally:
                     if reading is not None:
                         conn.execute("DETACH DATABASE log")
+                    for number in range(len(working)):
+                        conn.execute(f"DETACH DATABASE work{number}")
         except (sqlite3.Error, PersistenceError) as error:
             raise StorageError(_sqlite_reason(self.path, error)) from None
 
@@ -280,6 +291,11 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.datastore.close()
+
+
+def read_only_uri(path: str) -> str:
+    """A URI opening the SQLite file at `path` read-only, whatever characters it holds."""
+    return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
 
 
 def _check_sqlite_path(path: str) -> None:

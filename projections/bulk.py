@@ -18,15 +18,24 @@ SQLite 3.38 or later only: elsewhere the event-by-event path runs.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import tempfile
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar, cast
 
 from ledger import events as ev
 from ledger.moments import from_us, to_us
-from ledger.store import Tx
+from ledger.store import SQLiteTx, Tx, read_only_uri
 from projections import standing as rules
 from projections.views import Views
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 # Events per range (one transaction): bounds the working tables of a range, which live
 # in SQLite's temporary files, not in memory. Larger ranges cost less on long logs:
@@ -68,25 +77,160 @@ def _us(at: str) -> str:
     )
 
 
-_SETUP = (
+# The working tables of a range's extraction.
+_WORKING = {
     # The sends and responses of the range, one row each.
-    (
-        "CREATE TEMP TABLE inv_r_sent (pos INTEGER PRIMARY KEY, inv TEXT, sender TEXT, "
-        "recipient TEXT, at TEXT)"
-    ),
-    (
-        "CREATE TEMP TABLE inv_r_resp (pos INTEGER PRIMARY KEY, inv TEXT, id TEXT, at TEXT, "
-        "status TEXT, type TEXT)"
-    ),
+    "inv_r_sent": "(pos INTEGER PRIMARY KEY, inv TEXT, sender TEXT, recipient TEXT, at TEXT)",
+    "inv_r_resp": ("(pos INTEGER PRIMARY KEY, inv TEXT, id TEXT, at TEXT, status TEXT, type TEXT)"),
     # Per answered invitation: its first and last response and its IDK in the range.
-    (
-        "CREATE TEMP TABLE inv_r_answered (inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, "
-        "unknown INTEGER, old_status TEXT) WITHOUT ROWID"
+    "inv_r_answered": (
+        "(inv TEXT PRIMARY KEY, first INTEGER, last INTEGER, unknown INTEGER, "
+        "old_status TEXT) WITHOUT ROWID"
     ),
-)
+}
 _TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered", "inv_r_inv")
 # Pages of the working tables kept in memory (KiB): beyond it they spill to a temporary file.
 TEMP_CACHE_KIB = 65_536
+
+
+@dataclass
+class Extracted:
+    """A range's sends and responses, read out of the log before the range's write
+    transaction, into scratch files that transaction attaches (`files`, in order).
+
+    Reading the events' JSON is the largest step of a range, and it needs no lock:
+    the log up to `last` never changes. Two connections do it at once, the sends in
+    one file and the responses in another, each on its own core (SQLite lets go of the
+    interpreter while a statement runs).
+    """
+
+    after: int
+    last: int
+    until: datetime | None
+    policy_changes: bool
+    folder: str
+    files: tuple[str, str]
+    others: list[tuple[int, ev.Event]] = field(default_factory=list)
+    count: int = 0  # sends and responses extracted
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def extractable(path: str) -> bool:
+    """Can a second connection open this ledger by its path (a plain file)?"""
+    return not path.startswith("file:") and path != ":memory:" and os.path.isfile(path)
+
+
+def extract_beside(
+    source: str,
+    after: int,
+    last: int,
+    *,
+    until: datetime | None = None,
+    policy_changes: bool = True,
+) -> Extracted:
+    """Read the sends and responses after `after` up to `last` of the SQLite ledger file
+    at `source` into two scratch files, at once; the caller closes what it returns."""
+    _sweep()
+    folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
+    extracted = Extracted(
+        after,
+        last,
+        until,
+        policy_changes,
+        folder,
+        (os.path.join(folder, "sent.db"), os.path.join(folder, "responses.db")),
+    )
+    try:
+
+        def sends_and_others(work: Tx) -> int:
+            extracted.others = _others(
+                work, after, last, "log.stored_events", until, policy_changes
+            )
+            return _extract_sent(work, after, last, "log.stored_events", until)
+
+        def responses(work: Tx) -> int:
+            return _extract_responses(work, after, last, "log.stored_events", until)
+
+        sent, answered = _together(
+            lambda: _in_working_file(
+                extracted.files[1], source, ("inv_r_resp", "inv_r_answered"), responses
+            ),
+            lambda: _in_working_file(extracted.files[0], source, ("inv_r_sent",), sends_and_others),
+        )
+        extracted.count = sent + answered
+    except BaseException:
+        extracted.close()
+        raise
+    return extracted
+
+
+def extract_ahead(
+    source: str,
+    after: int,
+    last: int,
+    *,
+    until: datetime | None = None,
+    policy_changes: bool = True,
+) -> Extracted | None:
+    """`extract_beside`, or None where it cannot write its files (a full or unwritable
+    temporary folder): the range's transaction then reads the events itself, and tells
+    what stops it."""
+    try:
+        return extract_beside(source, after, last, until=until, policy_changes=policy_changes)
+    except (sqlite3.Error, OSError):
+        return None
+
+
+_FOLDER_PREFIX = "invledger-range-"
+
+
+def _sweep() -> None:
+    """Remove the scratch folders of processes that ended without removing theirs
+    (killed in the middle of a range): each folder's name holds its process id."""
+    root = tempfile.gettempdir()
+    try:
+        names = [name for name in os.listdir(root) if name.startswith(_FOLDER_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
+
+
+def _in_working_file(
+    path: str, source: str, tables: tuple[str, ...], fill: Callable[[Tx], int]
+) -> int:
+    """Create `tables` in a new scratch file at `path` and `fill` them from the ledger at
+    `source` (attached read-only as `log`)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        # Scratch: no journal, no flush to disk; the file is thrown away after its range.
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute(f"PRAGMA cache_size = -{TEMP_CACHE_KIB}")
+        conn.execute("ATTACH DATABASE ? AS log", (read_only_uri(source),))
+        work = SQLiteTx(conn.cursor())
+        work.run("BEGIN")
+        for table in tables:
+            work.run(f"CREATE TABLE {table} {_WORKING[table]}")
+        filled = fill(work)
+        work.run("COMMIT")
+        return filled
+    finally:
+        conn.close()
 
 
 def apply_range(
@@ -98,6 +242,7 @@ def apply_range(
     log: str = "stored_events",
     until: datetime | None = None,
     policy_changes: bool = True,
+    extracted: Extracted | None = None,
 ) -> int:
     """Apply the events after `views.position` up to `last` to the views, in this transaction.
 
@@ -107,6 +252,8 @@ def apply_range(
     `log` names the table of the events (a scratch rebuild reads another ledger's); with
     `until`, only the events dated at or before it are applied (the rest still count as
     passed); without `policy_changes`, the log's are left out (a what-if has its own).
+    `extracted`, if it holds this very range (with the same `until` and policy changes),
+    has its sends and responses read already, in the files the transaction attached.
     """
     after = views.position
     if last <= after:
@@ -126,19 +273,22 @@ def apply_range(
     # The working tables hold nothing private (the log has it all), and overwriting their
     # freed pages with zeros (this SQLite's build default) made dropping them cost seconds.
     tx.run("PRAGMA temp.secure_delete = OFF")
-    for statement in _SETUP:
-        tx.run(statement)
+    ready = extracted is not None and (
+        (extracted.after, extracted.last, extracted.until, extracted.policy_changes)
+        == (after, last, until, policy_changes)
+    )
+    if not ready:
+        for table, columns in _WORKING.items():
+            tx.run(f"CREATE TEMP TABLE {table} {columns}")
     try:
-        topics = _DECODED if policy_changes else _DECODED[:-1]
-        stored = tx.all(
-            f"SELECT rowid, state FROM {log} WHERE rowid > ? AND rowid <= ? "
-            f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid",
-            (after, last, *topics),
-        )
-        others = [(position, ev.decode(bytes(state))) for position, state in stored]
-        if until is not None:
-            others = [(position, event) for position, event in others if event.at <= until]
-        applied = _extract(tx, after, last, log, None if until is None else to_us(until))
+        if extracted is not None and ready:
+            # Unqualified, the working tables' names find the attached files' tables.
+            others, applied = extracted.others, extracted.count
+        else:
+            others = _others(tx, after, last, log, until, policy_changes)
+            applied = _extract_sent(tx, after, last, log, until)
+            applied += _extract_responses(tx, after, last, log, until)
+        _old_status(tx)
         applied += len(others)
         count = applied
         if until is not None or not policy_changes:
@@ -152,54 +302,87 @@ def apply_range(
         _outcomes(tx)
         done(0.45)
         _invitations(tx)
-        _reputation(tx)
-        done(0.6)
-        _pairs(tx, log)
+        reports = _reports(tx, views, others)
+        done(0.5)
+
+        def counts_and_pairs() -> None:
+            _reputation(tx)
+            done(0.65)
+            _pairs(tx, log)
+
+        def judged() -> dict[str, list[tuple[Any, ...]]]:
+            _judge(views, reports, others)
+            return views.changed_rows()
+
+        rows = _beside(judged, counts_and_pairs, views, others)
         done(0.85)
         latest = _latest(tx)
-        _standing(tx, views, others)
     finally:
         for table in _TEMP_TABLES:
             tx.run(f"DROP TABLE IF EXISTS temp.{table}")
     if latest is not None and (views._latest_us is None or latest > views._latest_us):
         views._latest_us = latest
     views.position = last
-    views.flush()
+    views.flush(rows)
     views.forget()
     done(1.0)
     return applied
 
 
-def _extract(tx: Tx, after: int, last: int, log: str, until_us: int | None) -> int:
-    """The range's sends and responses (dated until `until_us`, if given) into the
-    working tables; returns how many."""
-    dated = "" if until_us is None else f"AND {_us(_field('at'))} <= {int(until_us)}"
+def _dated(until: datetime | None) -> str:
+    return "" if until is None else f"AND {_us(_field('at'))} <= {to_us(until)}"
+
+
+def _others(
+    tx: Tx, after: int, last: int, log: str, until: datetime | None, policy_changes: bool
+) -> list[tuple[int, ev.Event]]:
+    """The range's appeals (and policy changes), decoded, with their positions."""
+    topics = _DECODED if policy_changes else _DECODED[:-1]
+    stored = tx.all(
+        f"SELECT rowid, state FROM {log} WHERE rowid > ? AND rowid <= ? "
+        f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid",
+        (after, last, *topics),
+    )
+    others = [(position, ev.decode(bytes(state))) for position, state in stored]
+    return [(p, event) for p, event in others if until is None or event.at <= until]
+
+
+def _extract_sent(tx: Tx, after: int, last: int, log: str, until: datetime | None) -> int:
+    """The range's sends (dated until `until`, if given) into `inv_r_sent`; how many."""
     tx.run(
         f"INSERT INTO inv_r_sent SELECT rowid, {_field('invitation')}, {_field('sender')}, "
         f"{_field('recipient')}, {_field('at')} FROM {log} "
-        f"WHERE rowid > ? AND rowid <= ? AND topic = ? {dated}",
+        f"WHERE rowid > ? AND rowid <= ? AND topic = ? {_dated(until)}",
         (after, last, _SENT),
     )
-    extracted = _changes(tx)
+    return _changes(tx)
+
+
+def _extract_responses(tx: Tx, after: int, last: int, log: str, until: datetime | None) -> int:
+    """The range's responses into `inv_r_resp`, and per invitation they answer its first,
+    last and IDK response into `inv_r_answered`; how many responses."""
     status = "CASE topic " + " ".join(f"WHEN '{t}' THEN '{s}'" for t, s in _RESPONSES.items())
     tx.run(
         f"INSERT INTO inv_r_resp SELECT rowid, {_field('invitation')}, originator_id, {_field('at')}, "
         f"{status} END, substr(topic, {len(_PREFIX) + 1}) FROM {log} "
         f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))}) "
-        f"{dated}",
+        f"{_dated(until)}",
         (after, last, *_RESPONSES),
     )
-    extracted += _changes(tx)
+    extracted = _changes(tx)
     tx.run(
         "INSERT INTO inv_r_answered SELECT inv, min(pos), max(pos), "
         "max(CASE WHEN status = 'unknown' THEN pos END), NULL FROM inv_r_resp GROUP BY inv"
     )
-    # The status before the range of each answered invitation sent before it.
+    return extracted
+
+
+def _old_status(tx: Tx) -> None:
+    """The status before the range of each answered invitation sent before it."""
     tx.run(
         "UPDATE inv_r_answered SET old_status = i.status FROM inv_invitations i "
         "WHERE i.invitation = inv_r_answered.inv"
     )
-    return extracted
 
 
 def _changes(tx: Tx) -> int:
@@ -336,14 +519,22 @@ def _pairs(tx: Tx, log: str) -> None:
     )
 
 
-def _standing(tx: Tx, views: Views, others: list[tuple[int, ev.Event]]) -> None:
-    """The standing rules over the range's IDK reports and `others` (its appeals and
-    policy changes, with their positions), in log order."""
+def _reports(tx: Tx, views: Views, others: list[tuple[int, ev.Event]]) -> list[tuple[Any, ...]]:
+    """The range's IDK reports, with their senders' standing (and whatever `others`,
+    its appeals and policy changes, will read) loaded into `views`."""
     reports = tx.all(
         f"SELECT r.pos, r.id, {_us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
         "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'unknown' ORDER BY r.pos"
     )
     views._load_standing({row[4] for row in reports} - views.standing.keys())
+    views.prefetch([event for _, event in others])
+    return reports
+
+
+def _judge(
+    views: Views, reports: list[tuple[Any, ...]], others: list[tuple[int, ev.Event]]
+) -> None:
+    """The standing rules over the range's IDK `reports` and `others`, in log order."""
     decoded = iter(others)
     pending = next(decoded, None)
     for position, event_id, at_us, invitation, sender, recipient in reports:
@@ -355,3 +546,58 @@ def _standing(tx: Tx, views: Views, others: list[tuple[int, ev.Event]]) -> None:
     while pending is not None:
         views.apply(pending[1], pending[0])
         pending = next(decoded, None)
+
+
+class _NoDatabase:
+    """Stands for the transaction while the rules run beside a statement: they must
+    find everything in memory, and a test meets this error if they do not."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"the standing rules read the database ({name}) beside a statement")
+
+
+def _beside(
+    rules_work: Callable[[], _T],
+    statements: Callable[[], None],
+    views: Views,
+    others: list[tuple[int, ev.Event]],
+) -> _T:
+    """Run the standing rules (Python) while `statements` run in SQLite: the rules touch
+    only `views`, which the statements never read. A policy change reads the database
+    as it applies (to find the members it moves): a range holding one runs the two in
+    turn."""
+    if any(isinstance(event, ev.PolicyChanged) for _, event in others):
+        statements()
+        return rules_work()
+    tx, views.tx = views.tx, cast(Tx, _NoDatabase())
+    try:
+        return _together(rules_work, statements)[0]
+    finally:
+        views.tx = tx
+
+
+def _together(beside: Callable[[], _T], here: Callable[[], _U]) -> tuple[_T, _U]:
+    """Run `beside` in a thread while `here` runs in this one; their results.
+
+    SQLite lets go of the interpreter while a statement runs, so a statement and
+    Python work (or two statements on two connections) share the machine's cores
+    instead of taking turns. An error in either is raised here, once both are done.
+    """
+    result: list[_T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(beside())
+        except BaseException as error:  # noqa: BLE001 (raised again in the caller's thread)
+            failure.append(error)
+
+    thread = threading.Thread(target=work, name="invledger-beside")
+    thread.start()
+    try:
+        mine = here()
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
+    return result[0], mine

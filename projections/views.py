@@ -126,6 +126,9 @@ _UPSERT = {
     "ignored=excluded.ignored, unknown=excluded.unknown, withdrawn=excluded.withdrawn",
     "inv_standing": "INSERT INTO inv_standing VALUES (?,?,?) "
     "ON CONFLICT (member) DO UPDATE SET level=excluded.level, state=excluded.state",
+    # A reader may have caught these up already while an import kept them.
+    "inv_standing_inputs": "INSERT INTO inv_standing_inputs VALUES (?,?) ON CONFLICT DO NOTHING",
+    "inv_policies": "INSERT INTO inv_policies VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
 }
 
 
@@ -406,43 +409,45 @@ class Views:
 
     # Writing -----------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write every changed row and the tracking position, in the caller's transaction.
+    def changed_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The rows a flush writes, per table (pure Python: no database)."""
+        dirty = self._dirty
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        if dirty["inv_invitations"]:
+            rows["inv_invitations"] = [
+                self.invitations[i].as_row()  # type: ignore[union-attr]
+                for i in sorted(dirty["inv_invitations"])
+            ]
+        if dirty["inv_pairs"]:
+            rows["inv_pairs"] = [self.pairs[k].as_row() for k in sorted(dirty["inv_pairs"])]  # type: ignore[union-attr]
+        if dirty["inv_appeals"]:
+            rows["inv_appeals"] = [self.appeals[a].as_row() for a in dirty["inv_appeals"]]  # type: ignore[union-attr]
+        if dirty["inv_reputation"]:
+            rows["inv_reputation"] = [
+                self.reputation[m].as_row() for m in sorted(dirty["inv_reputation"])
+            ]
+        if dirty["inv_standing"]:
+            rows["inv_standing"] = []
+            for member in dirty["inv_standing"]:
+                state = self.standing[member]
+                level = rules.open_level(state)
+                rows["inv_standing"].append((member, level, json.dumps(state.to_json())))
+        if self._inputs:
+            rows["inv_standing_inputs"] = sorted(self._inputs)
+        if self._policies:
+            rows["inv_policies"] = list(self._policies)
+        return rows
+
+    def flush(self, rows: dict[str, list[tuple[Any, ...]]] | None = None) -> None:
+        """Write every changed row (`rows`, if `changed_rows` gave them already) and the
+        tracking position, in the caller's transaction.
 
         Rows go in key order: B-tree pages are then visited in turn, not at random
         (an import of 2M events took 12 % less time than with rows in any order).
         """
         tx = self.tx
-        dirty = self._dirty
-        if dirty["inv_invitations"]:
-            rows = [self.invitations[i].as_row() for i in sorted(dirty["inv_invitations"])]  # type: ignore[union-attr]
-            tx.many(_UPSERT["inv_invitations"], rows)
-        if dirty["inv_pairs"]:
-            rows = [self.pairs[k].as_row() for k in sorted(dirty["inv_pairs"])]  # type: ignore[union-attr]
-            tx.many(_UPSERT["inv_pairs"], rows)
-        if dirty["inv_appeals"]:
-            rows = [self.appeals[a].as_row() for a in dirty["inv_appeals"]]  # type: ignore[union-attr]
-            tx.many(_UPSERT["inv_appeals"], rows)
-        if dirty["inv_reputation"]:
-            rows = [self.reputation[m].as_row() for m in sorted(dirty["inv_reputation"])]
-            tx.many(_UPSERT["inv_reputation"], rows)
-        if dirty["inv_standing"]:
-            standing_rows = []
-            for member in dirty["inv_standing"]:
-                state = self.standing[member]
-                level = rules.open_level(state)
-                standing_rows.append((member, level, json.dumps(state.to_json())))
-            tx.many(_UPSERT["inv_standing"], standing_rows)
-        if self._inputs:
-            # A reader may have caught these up already while an import kept them.
-            tx.many(
-                "INSERT INTO inv_standing_inputs VALUES (?,?) ON CONFLICT DO NOTHING",
-                sorted(self._inputs),
-            )
-        if self._policies:
-            tx.many(
-                "INSERT INTO inv_policies VALUES (?,?,?,?) ON CONFLICT DO NOTHING", self._policies
-            )
+        for table, changed in (self.changed_rows() if rows is None else rows).items():
+            tx.many(_UPSERT[table], changed)
         if self._latest_us is not None:
             # Queries at or after this moment can read the views as they are.
             tx.run(
@@ -456,7 +461,7 @@ class Views:
             "ON CONFLICT (view) DO UPDATE SET position = excluded.position",
             (self.tracking_key, self.position),
         )
-        for keys in dirty.values():
+        for keys in self._dirty.values():
             keys.clear()
         self.unflushed = 0
         self._inputs.clear()

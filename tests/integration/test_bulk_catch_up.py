@@ -8,13 +8,17 @@ standing carried over) is exercised, not only the first range into empty views.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ledger import events as ev
-from ledger.application import Ledger
+from ledger.application import Ledger, catch_up
 from ledger.moments import to_us
 from ledger.policy import Policy
 from ledger.policy_input import whole_policy
@@ -76,12 +80,17 @@ def test_catching_up_from_far_behind_takes_the_bulk_path_and_agrees(
 ) -> None:
     book = event_by_event(sqlite_url, history)
     expected = rebuild.fingerprints(book.store)
-    ranges: list[tuple[int, int]] = []
+    ranges: list[tuple[int, int, bool]] = []
     apply_range = bulk.apply_range
 
-    def recorded(tx, views, last):  # type: ignore[no-untyped-def]
-        ranges.append((views.position, last))
-        return apply_range(tx, views, last)
+    def recorded(tx, views, last, **options):  # type: ignore[no-untyped-def]
+        extracted = options.get("extracted")
+        ahead = extracted is not None and (extracted.after, extracted.last) == (
+            views.position,
+            last,
+        )
+        ranges.append((views.position, last, ahead))
+        return apply_range(tx, views, last, **options)
 
     monkeypatch.setattr(bulk, "apply_range", recorded)
     monkeypatch.setattr(bulk, "RANGE", 500)
@@ -91,6 +100,74 @@ def test_catching_up_from_far_behind_takes_the_bulk_path_and_agrees(
 
     assert applied == rebuild.last_position(book.store)
     assert ranges and ranges[0][0] == 0
+    # Each range's sends and responses were read ahead of its transaction, in files.
+    assert all(ahead for _, _, ahead in ranges), ranges
+    assert rebuild.fingerprints(book.store) == expected
+
+
+def scratch_folders(root: Path) -> list[str]:
+    return sorted(name for name in os.listdir(root) if name.startswith("invledger-range-"))
+
+
+def test_a_range_read_ahead_is_set_aside_when_the_views_moved_meanwhile(
+    sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    expected = rebuild.fingerprints(book.store)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    rebuild.clear(book.store)
+    extracted = bulk.extract_beside(sqlite_url, 0, 4000)
+    assert extracted.count > 0 and len(scratch_folders(tmp_path)) == 1
+    # Another process brings the views to 2500 before this one's transaction begins.
+    with book.store.write() as tx:
+        bulk.apply_range(tx, Views(tx), 2500)
+
+    with book.store.write(working=extracted.files) as tx:
+        views = Views(tx)
+        catch_up(tx, views, extracted=extracted)
+    extracted.close()
+
+    assert rebuild.fingerprints(book.store) == expected
+    assert scratch_folders(tmp_path) == []
+
+
+def test_ranges_read_ahead_leave_no_file_and_a_killed_process_files_are_swept(
+    sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    expected = rebuild.fingerprints(book.store)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bulk, "RANGE", 2000)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    killed = tmp_path / f"invledger-range-{ended.stdout.strip()}-abc"
+    killed.mkdir()
+    (killed / "sent.db").write_bytes(b"left by a process killed mid-range")
+    running = tmp_path / f"invledger-range-{os.getppid()}-def"  # a live process's
+    running.mkdir()
+    rebuild.clear(book.store)
+
+    book.ensure_current()
+
+    assert rebuild.fingerprints(book.store) == expected
+    assert scratch_folders(tmp_path) == [running.name]
+
+
+def test_without_a_writable_temporary_folder_a_range_reads_its_events_itself(
+    sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    expected = rebuild.fingerprints(book.store)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    rebuild.clear(book.store)
+
+    assert bulk.extract_ahead(sqlite_url, 0, 3000) is None
+    book.ensure_current()
+
     assert rebuild.fingerprints(book.store) == expected
 
 
@@ -343,6 +420,9 @@ def test_a_scratch_rebuild_reads_another_ledger_in_sql_as_it_would_one_by_one(
 
     def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
         ranges.append(kwargs["log"])
+        # A SQLite ledger's sends and responses are read ahead of each range's transaction.
+        ahead = kwargs["extracted"] is not None
+        assert ahead == (log == "log.stored_events"), kwargs
         return apply_range(*args, **kwargs)
 
     stricter = whole_policy({"warn_at": 2, "restrict_at": 3, "window_days": 60})
