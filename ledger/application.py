@@ -189,18 +189,24 @@ class Ledger:
         if not views_behind(self.store):
             return 0
         applied = 0
-        while True:
-            extracted = _read_ahead(self.store)
-            try:
-                with _writing(self.store, extracted) as tx:
-                    views = Views(tx)
-                    applied += catch_up(tx, views, limit=FLUSH_EVERY, extracted=extracted)
-                    behind = views.position < tx.next_position() - 1
-            finally:
-                if extracted is not None:
-                    extracted.close()
-            if not behind:
-                return applied
+        position, ahead = _reading_ahead(self.store)
+        try:
+            while True:
+                extracted = None if ahead is None else ahead.take(position)
+                try:
+                    with _writing(self.store, extracted) as tx:
+                        views = Views(tx)
+                        applied += catch_up(tx, views, limit=FLUSH_EVERY, extracted=extracted)
+                        position = views.position
+                        behind = position < tx.next_position() - 1
+                finally:
+                    if extracted is not None:
+                        extracted.close()
+                if not behind:
+                    return applied
+        finally:
+            if ahead is not None:
+                ahead.close()
 
     def follow(
         self,
@@ -357,19 +363,17 @@ def catch_up(
     return applied
 
 
-def _read_ahead(store: Store) -> bulk.Extracted | None:
-    """The sends and responses of the range the views catch up next, read before its
-    write transaction: when they are far enough behind for the SQL path, in a file."""
-    if not isinstance(store, SQLiteStore) or not bulk.extractable(store.path):
-        return None
+def _reading_ahead(store: Store) -> tuple[int, bulk.ReadAhead | None]:
+    """Where the views are, and a reader of the ranges ahead when they are far enough
+    behind for the SQL path (a SQLite file; see bulk.ReadAhead)."""
     with store.read() as tx:
-        if not bulk.supported(tx):
-            return None
         after = Views(tx).position
+        if not isinstance(store, SQLiteStore) or not bulk.supported(tx):
+            return after, None
         end = tx.next_position() - 1
-    if end - after < bulk.WORTH_IT:
-        return None
-    return bulk.extract_ahead(store.path, after, min(end, after + bulk.RANGE))
+    if end - after < bulk.WORTH_IT or not bulk.extractable(store.path):
+        return after, None
+    return after, bulk.ReadAhead(store.path, end)
 
 
 def _writing(store: Store, extracted: bulk.Extracted | None) -> Any:

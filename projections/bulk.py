@@ -24,6 +24,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -181,6 +182,64 @@ def extract_ahead(
         return extract_beside(source, after, last, until=until, policy_changes=policy_changes)
     except (sqlite3.Error, OSError):
         return None
+
+
+class ReadAhead:
+    """Reads the ranges of a long catch-up one ahead of the transactions that apply them.
+
+    `take(after)` gives the range that starts at `after` (read now if it was not read
+    ahead) and starts reading the one that follows in a thread: while a range's
+    transaction runs, the next range's events are read on the other core. Ranges end
+    at the log's `end` as it was when this began; what comes later goes by the usual
+    path. `close` waits for that thread and removes what it read.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        end: int,
+        *,
+        until: datetime | None = None,
+        policy_changes: bool = True,
+    ) -> None:
+        self.source, self.end = source, end
+        self.options: dict[str, Any] = {"until": until, "policy_changes": policy_changes}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="invledger-ahead")
+        self._next: tuple[int, Future[Extracted | None]] | None = None
+
+    def _range(self, after: int) -> tuple[int, int] | None:
+        if self.end - after < WORTH_IT:
+            return None
+        return after, min(self.end, after + RANGE)
+
+    def take(self, after: int) -> Extracted | None:
+        extracted = None
+        if self._next is not None:
+            start, reading = self._next
+            self._next = None
+            extracted = reading.result()
+            if extracted is not None and start != after:
+                extracted.close()  # the views moved otherwise meanwhile
+                extracted = None
+        if extracted is None and (wanted := self._range(after)) is not None:
+            extracted = extract_ahead(self.source, *wanted, **self.options)
+        following = self._range(after if extracted is None else extracted.last)
+        if extracted is not None and following is not None:
+            self._next = (
+                following[0],
+                self._pool.submit(extract_ahead, self.source, *following, **self.options),
+            )
+        return extracted
+
+    def close(self) -> None:
+        if self._next is not None:
+            try:
+                left = self._next[1].result()
+            finally:
+                self._next = None
+            if left is not None:
+                left.close()
+        self._pool.shutdown()
 
 
 _FOLDER_PREFIX = "invledger-range-"

@@ -150,44 +150,43 @@ def _feed_in_sql(
     end = last_position(source)
     copied = source is not target and not isinstance(source, SQLiteStore)
     attached = source.path if source is not target and isinstance(source, SQLiteStore) else None
-    while True:
-        extracted = None
-        if not copied and isinstance(source, SQLiteStore) and bulk.extractable(source.path):
-            with target.read() as tx:
-                after = Views(tx).position
-            if end - after >= bulk.WORTH_IT:
-                extracted = bulk.extract_ahead(
-                    source.path,
-                    after,
-                    min(end, after + bulk.RANGE),
-                    until=until,
-                    policy_changes=policy is None,
-                )
-        try:
-            with target.write(
-                reading=attached, working=() if extracted is None else extracted.files
-            ) as out:
-                views = Views(out)
-                if end - views.position < bulk.WORTH_IT:
-                    return applied
-                if policy is not None:
-                    views.policy = policy
-                last = min(end, views.position + bulk.RANGE)
-                if copied:
-                    _copy_events(source, out, views.position, last)
-                applied += bulk.apply_range(
-                    out,
-                    views,
-                    last,
-                    progress,
-                    log="stored_events" if attached is None else "log.stored_events",
-                    until=until,
-                    policy_changes=policy is None,
-                    extracted=extracted,
-                )
-        finally:
-            if extracted is not None:
-                extracted.close()
+    ahead = None
+    if not copied and isinstance(source, SQLiteStore) and bulk.extractable(source.path):
+        ahead = bulk.ReadAhead(source.path, end, until=until, policy_changes=policy is None)
+    with target.read() as tx:
+        position = Views(tx).position
+    try:
+        while True:
+            extracted = None if ahead is None else ahead.take(position)
+            try:
+                with target.write(
+                    reading=attached, working=() if extracted is None else extracted.files
+                ) as out:
+                    views = Views(out)
+                    if end - views.position < bulk.WORTH_IT:
+                        return applied
+                    if policy is not None:
+                        views.policy = policy
+                    last = min(end, views.position + bulk.RANGE)
+                    if copied:
+                        _copy_events(source, out, views.position, last)
+                    applied += bulk.apply_range(
+                        out,
+                        views,
+                        last,
+                        progress,
+                        log="stored_events" if attached is None else "log.stored_events",
+                        until=until,
+                        policy_changes=policy is None,
+                        extracted=extracted,
+                    )
+                    position = views.position
+            finally:
+                if extracted is not None:
+                    extracted.close()
+    finally:
+        if ahead is not None:
+            ahead.close()
 
 
 def _copy_events(source: Store, out: Tx, after: int, last: int) -> None:
