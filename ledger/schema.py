@@ -8,6 +8,8 @@ the epoch (UTC): exact, and ordered the same way as the moments they name.
 
 from __future__ import annotations
 
+import re
+
 # 2: inv_standing.level is the level of the member's open episode (it was the level
 #    under the policy in force when the row was written, which a later policy change
 #    could leave stale).
@@ -100,6 +102,17 @@ STATEMENTS = (
         version BIGINT NOT NULL,
         policy TEXT NOT NULL)""",
 )
+
+
+def columns(table: str) -> tuple[str, ...]:
+    """The columns of one of the tables above, in their order."""
+    for statement in STATEMENTS:
+        head, _, body = statement.partition("(")
+        if head.startswith("CREATE TABLE") and head.split()[-1] == table:
+            # The definitions, without a table constraint: `PRIMARY KEY (a, b)`.
+            definitions = re.sub(r"PRIMARY KEY\s*\([^)]*\)", "", body.rsplit(")", 1)[0])
+            return tuple(part.split()[0] for part in definitions.split(",") if part.strip())
+    raise KeyError(table)
 
 
 def upgrade_statements(version: int) -> list[str]:

@@ -108,3 +108,27 @@ def test_replay_until_a_moment_lists_who_was_restricted_then(
     expected = [m["member"] for m in json.loads(restricted_then.stdout)["members"]]
     assert sorted(m["member"] for m in json.loads(done.stdout)["restricted"]) == sorted(expected)
     del book
+
+
+def test_python_quotes_a_value_as_sqlite_printf_does() -> None:
+    # PostgreSQL's fingerprints are written by Python, SQLite's by SQLite: the same
+    # rows must give the same lines.
+    import sqlite3
+
+    values = [None, "", "it's", "''", 'a"b', "z\\y", "ünï ✓", "line\nnext", "|", 0, -7, 2**62]
+    connection = sqlite3.connect(":memory:")
+    for value in values:
+        (sqlite_line,) = connection.execute("SELECT printf('%Q|%Q', ?, ?)", (value, 1)).fetchone()
+        assert sqlite_line == f"{rebuild._quoted(value)}|'1'", value
+    connection.close()
+
+
+def test_the_schema_names_each_view_table_s_columns_in_order(tmp_path: Path) -> None:
+    from ledger import schema
+
+    book = Ledger(str(tmp_path / "ledger.db"))
+    with book.store.read() as tx:
+        for table in schema.VIEW_TABLES:
+            listed = tuple(row[1] for row in tx.all(f"PRAGMA table_info({table})"))
+            assert schema.columns(table) == listed, table
+    book.close()
