@@ -92,6 +92,8 @@ _WORKING = {
 _TEMP_TABLES = ("inv_r_sent", "inv_r_resp", "inv_r_answered", "inv_r_inv")
 # Pages of the working tables kept in memory (KiB): beyond it they spill to a temporary file.
 TEMP_CACHE_KIB = 65_536
+# The same for each connection reading a range ahead (its tables are written in order).
+WORKING_CACHE_KIB = 16_384
 
 
 @dataclass
@@ -279,7 +281,7 @@ def _in_working_file(
         # Scratch: no journal, no flush to disk; the file is thrown away after its range.
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute(f"PRAGMA cache_size = -{TEMP_CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{WORKING_CACHE_KIB}")
         conn.execute("ATTACH DATABASE ? AS log", (read_only_uri(source),))
         work = SQLiteTx(conn.cursor())
         work.run("BEGIN")
