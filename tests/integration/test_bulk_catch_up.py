@@ -157,6 +157,31 @@ def test_ranges_read_ahead_leave_no_file_and_a_killed_process_files_are_swept(
     assert scratch_folders(tmp_path) == [running.name]
 
 
+def test_a_reader_ahead_gives_each_range_once_and_sets_aside_what_the_views_skipped(
+    sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    end = rebuild.last_position(book.store)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bulk, "RANGE", 2000)
+    ahead = bulk.ReadAhead(sqlite_url, end)
+
+    first = ahead.take(0)
+    assert first is not None and (first.after, first.last) == (0, 2000)
+    first.close()
+    # The range after it was being read meanwhile; the views went elsewhere instead.
+    moved = ahead.take(1500)
+    assert moved is not None and (moved.after, moved.last) == (1500, 3500)
+    moved.close()
+    following = ahead.take(3500)
+    assert following is not None and following.after == 3500
+    following.close()
+    assert ahead.take(end) is None  # nothing left to read
+    ahead.close()
+
+    assert scratch_folders(tmp_path) == []
+
+
 def test_without_a_writable_temporary_folder_a_range_reads_its_events_itself(
     sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
