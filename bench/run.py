@@ -505,16 +505,29 @@ def measure_library(rate: float, folder: Path, sends: list[dict]) -> dict:
     }
 
 
+REPLAY_ROUNDS = 3  # catch-up, replay and their baseline, interleaved: medians
+
+
 def measure_replay(db: str, skip: set[str]) -> dict:
-    log("catch-up: clear the views, then Ledger.ensure_current()")
-    catch_up = catch_up_rate(db)
-    log(f"  {catch_up:,.0f} events/s; now full replay (rebuild)")
-    replay, views_only = replay_rates(db)
-    log(f"  {replay:,.0f} events/s with fingerprints, {views_only:,.0f} without")
-    scan = None if "scan" in skip else raw_scan(db)
-    if scan:
-        log(f"baseline: raw scan + json.loads {scan:,.0f} events/s")
-    label = "raw scan + json.loads"
+    """Catch-up, replay and the raw scan, REPLAY_ROUNDS times one after the other: the
+    medians (each ratio is its measure's median over the scan's, both from the same
+    rounds, so a slow minute of a noisy machine weighs on both)."""
+    rounds: dict[str, list[float]] = {"catch_up": [], "replay": [], "views": [], "scan": []}
+    for number in range(1, REPLAY_ROUNDS + 1):
+        log(f"round {number} of {REPLAY_ROUNDS}: catch-up (clear the views, then "
+            "Ledger.ensure_current()), full replay (rebuild), raw scan")
+        rounds["catch_up"].append(catch_up_rate(db))
+        replay, views_only = replay_rates(db)
+        rounds["replay"].append(replay)
+        rounds["views"].append(views_only)
+        if "scan" not in skip:
+            rounds["scan"].append(raw_scan(db))
+        log("  " + ", ".join(f"{key} {values[-1]:,.0f}/s" for key, values in rounds.items()
+                             if values))
+    catch_up, replay, views_only = (statistics.median(rounds[key])
+                                    for key in ("catch_up", "replay", "views"))
+    scan = statistics.median(rounds["scan"]) if rounds["scan"] else None
+    label = f"raw scan + json.loads, median of {REPLAY_ROUNDS}"
     return {
         "catch_up": compare(Measure("catch-up (ensure_current)", catch_up, "events/s"),
                             scan, label, floor=0.5),
