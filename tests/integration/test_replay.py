@@ -110,16 +110,30 @@ def test_replay_until_a_moment_lists_who_was_restricted_then(
     del book
 
 
-def test_python_quotes_a_value_as_sqlite_printf_does() -> None:
+def test_python_writes_a_row_as_sqlite_json_array_does() -> None:
     # PostgreSQL's fingerprints are written by Python, SQLite's by SQLite: the same
     # rows must give the same lines.
     import sqlite3
 
-    values = [None, "", "it's", "''", 'a"b', "z\\y", "ünï ✓", "line\nnext", "|", 0, -7, 2**62]
+    values = [
+        None,
+        "",
+        "it's",
+        'a"b',
+        "z\\y",
+        "ünï ✓ 🙂",
+        "line\nnext\ttab\r\b\f",
+        "\x01\x1f\x7f\u2028",
+        "/",
+        "[1]",
+        0,
+        -7,
+        2**62,
+    ]
     connection = sqlite3.connect(":memory:")
     for value in values:
-        (sqlite_line,) = connection.execute("SELECT printf('%Q|%Q', ?, ?)", (value, 1)).fetchone()
-        assert sqlite_line == f"{rebuild._quoted(value)}|'1'", value
+        (line,) = connection.execute("SELECT json_array(?, 1)", (value,)).fetchone()
+        assert line == rebuild._json_array((value, 1)), value
     connection.close()
 
 
