@@ -19,7 +19,15 @@ from eventsourcing.persistence import PersistenceError
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
-from ledger.store import Record, SQLiteStore, Store, Tx, open_store, views_behind
+from ledger.store import (
+    Record,
+    SQLiteStore,
+    Store,
+    Tx,
+    WorkingFilesGone,
+    open_store,
+    views_behind,
+)
 from projections import bulk
 from projections.views import Views
 
@@ -190,19 +198,28 @@ class Ledger:
             return 0
         applied = 0
         position, ahead = _reading_ahead(self.store)
+
+        def once(extracted: bulk.Extracted | None) -> tuple[int, int]:
+            with _writing(self.store, extracted) as tx:
+                views = Views(tx)
+                return catch_up(tx, views, limit=FLUSH_EVERY, extracted=extracted), views.position
+
         try:
             while True:
                 extracted = None if ahead is None else ahead.take(position)
                 try:
-                    with _writing(self.store, extracted) as tx:
-                        views = Views(tx)
-                        applied += catch_up(tx, views, limit=FLUSH_EVERY, extracted=extracted)
-                        position = views.position
-                        behind = position < tx.next_position() - 1
+                    try:
+                        done, position = once(extracted)
+                    except WorkingFilesGone:  # removed meanwhile: the range reads its events
+                        done, position = once(None)
                 finally:
                     if extracted is not None:
                         extracted.close()
-                if not behind:
+                applied += done
+                # On while a transaction stops at its limit or after a range read ahead;
+                # a log whose positions have gaps (PostgreSQL's) ends when none applies.
+                ahead_applied = extracted is not None and position == extracted.last
+                if not (done >= FLUSH_EVERY or (ahead_applied and done > 0)):
                     return applied
         finally:
             if ahead is not None:

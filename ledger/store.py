@@ -249,17 +249,18 @@ class SQLiteStore:
     ) -> Iterator[SQLiteTx]:
         """A write transaction; with `reading`, that other SQLite ledger is attached
         read-only as `log` for it (a scratch rebuild reads its events in SQL); each of
-        `working` (scratch files of the views' SQL path) is attached as `work0`, `work1`..."""
+        `working` (scratch files of the views' SQL path) is attached as `work0`, `work1`...
+        Raises WorkingFilesGone, before any transaction, if one of those cannot be."""
         try:
             with self._connection(commit=True) as conn:
-                if reading is not None:
-                    # Read-only: a write transaction here takes no lock on that file.
-                    conn.execute("ATTACH DATABASE ? AS log", (read_only_uri(reading),))
-                for number, path in enumerate(working):
-                    conn.execute(f"ATTACH DATABASE ? AS work{number}", (path,))
-                    # Scratch: thrown away after the transaction, whatever its outcome.
-                    conn.execute(f"PRAGMA work{number}.journal_mode = OFF")
+                attached: list[str] = []
                 try:
+                    if reading is not None:
+                        # Read-only: a write transaction here takes no lock on that file.
+                        conn.execute("ATTACH DATABASE ? AS log", (read_only_uri(reading),))
+                        attached.append("log")
+                    for number, path in enumerate(working):
+                        _attach_working(conn, path, f"work{number}", attached)
                     cursor = conn.cursor()
                     cursor.execute("BEGIN IMMEDIATE")
                     try:
@@ -269,10 +270,13 @@ class SQLiteStore:
                         raise
                     conn.commit()
                 finally:
-                    if reading is not None:
-                        conn.execute("DETACH DATABASE log")
-                    for number in range(len(working)):
-                        conn.execute(f"DETACH DATABASE work{number}")
+                    # Only what was attached, each on its own: the connection goes back
+                    # to the pool, and a failure here must not hide the one that ended it.
+                    for name in attached:
+                        try:
+                            conn.execute(f"DETACH DATABASE {name}")
+                        except sqlite3.Error:
+                            pass
         except (sqlite3.Error, PersistenceError) as error:
             raise StorageError(_sqlite_reason(self.path, error)) from None
 
@@ -291,6 +295,24 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.datastore.close()
+
+
+class WorkingFilesGone(StorageError):
+    """A scratch file of the views' SQL path could not be attached (removed meanwhile,
+    unreadable): the caller goes on without it."""
+
+
+def _attach_working(conn: sqlite3.Connection, path: str, name: str, attached: list[str]) -> None:
+    """Attach a scratch file as `name`, noted in `attached` as soon as it is."""
+    if not os.path.isfile(path):  # ATTACH would create an empty file in its place
+        raise WorkingFilesGone(f"cannot attach {path}: it is gone")
+    try:
+        conn.execute(f"ATTACH DATABASE ? AS {name}", (path,))
+        attached.append(name)
+        # Scratch: thrown away after the transaction, whatever its outcome.
+        conn.execute(f"PRAGMA {name}.journal_mode = OFF")
+    except sqlite3.Error as error:
+        raise WorkingFilesGone(f"cannot attach {path}: {error}") from None
 
 
 def read_only_uri(path: str) -> str:

@@ -23,11 +23,17 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
+
+try:
+    import fcntl
+except ImportError:  # Windows: no scratch folder is swept
+    fcntl = None  # type: ignore[assignment]
 
 from ledger import events as ev
 from ledger.moments import from_us, to_us
@@ -115,9 +121,13 @@ class Extracted:
     files: tuple[str, str]
     others: list[tuple[int, ev.Event]] = field(default_factory=list)
     count: int = 0  # sends and responses extracted
+    lock: IO[bytes] | None = None  # held while the folder is in use (see _sweep)
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
 
 def extractable(path: str) -> bool:
@@ -136,7 +146,7 @@ def extract_beside(
     """Read the sends and responses after `after` up to `last` of the SQLite ledger file
     at `source` into two scratch files, at once; the caller closes what it returns."""
     _sweep()
-    folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
+    folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
     extracted = Extracted(
         after,
         last,
@@ -146,6 +156,7 @@ def extract_beside(
         (os.path.join(folder, "sent.db"), os.path.join(folder, "responses.db")),
     )
     try:
+        extracted.lock = _locked(folder)
 
         def sends_and_others(work: Tx) -> int:
             extracted.others = _others(
@@ -227,48 +238,63 @@ class ReadAhead:
             extracted = extract_ahead(self.source, *wanted, **self.options)
         following = self._range(after if extracted is None else extracted.last)
         if extracted is not None and following is not None:
-            self._next = (
-                following[0],
-                self._pool.submit(extract_ahead, self.source, *following, **self.options),
-            )
+            try:
+                reading = self._pool.submit(extract_ahead, self.source, *following, **self.options)
+            except BaseException:
+                extracted.close()
+                raise
+            self._next = (following[0], reading)
         return extracted
 
     def close(self) -> None:
-        if self._next is not None:
-            try:
-                left = self._next[1].result()
-            finally:
-                self._next = None
-            if left is not None:
-                left.close()
-        self._pool.shutdown()
+        try:
+            if self._next is not None:
+                reading, self._next = self._next[1], None
+                left = reading.result()
+                if left is not None:
+                    left.close()
+        finally:
+            self._pool.shutdown()
 
 
 _FOLDER_PREFIX = "invledger-range-"
 
 
+# A folder is swept only this long after it was made: time for its maker to lock it.
+_SWEEP_AFTER_SECONDS = 60.0
+
+
+def _locked(folder: str) -> IO[bytes] | None:
+    """Hold an exclusive lock on the folder's lock file while the folder is used (the
+    lock goes with the process, however it ends); None where locks are not offered."""
+    if fcntl is None:
+        return None
+    lock = open(os.path.join(folder, "lock"), "wb")  # noqa: SIM115 (held until close)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
 def _sweep() -> None:
     """Remove the scratch folders of processes that ended without removing theirs
-    (killed in the middle of a range): each folder's name holds its process id."""
+    (killed in the middle of a range): a folder whose lock nobody holds, made a while
+    ago. Without file locks (Windows), nothing is swept."""
+    if fcntl is None:
+        return
     root = tempfile.gettempdir()
     try:
         names = [name for name in os.listdir(root) if name.startswith(_FOLDER_PREFIX)]
     except OSError:
         return
     for name in names:
-        pid = name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process
-    return True
+        folder = os.path.join(root, name)
+        try:
+            if time.time() - os.stat(folder).st_mtime < _SWEEP_AFTER_SECONDS:
+                continue
+            with open(os.path.join(folder, "lock"), "ab") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: in use
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _in_working_file(
@@ -609,6 +635,19 @@ def _judge(
         pending = next(decoded, None)
 
 
+def _join(thread: threading.Thread) -> None:
+    """Wait for the thread to end, even through Ctrl-C (raised again once it has): what
+    it holds (views, files) must not be used or removed while it still runs."""
+    interrupted = False
+    while thread.is_alive():
+        try:
+            thread.join()
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 class _NoDatabase:
     """Stands for the transaction while the rules run beside a statement: they must
     find everything in memory, and a test meets this error if they do not."""
@@ -658,7 +697,7 @@ def _together(beside: Callable[[], _T], here: Callable[[], _U]) -> tuple[_T, _U]
     try:
         mine = here()
     finally:
-        thread.join()
+        _join(thread)
     if failure:
         raise failure[0]
     return result[0], mine

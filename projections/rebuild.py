@@ -21,7 +21,7 @@ from ledger import events as ev
 from ledger import schema
 from ledger.policy import Policy
 from ledger.schema import VIEW_TABLES
-from ledger.store import SQLiteStore, Store, Tx
+from ledger.store import SQLiteStore, Store, Tx, WorkingFilesGone
 from projections import bulk
 from projections.views import Views
 
@@ -153,39 +153,50 @@ def _feed_in_sql(
     copied = source is not target and not isinstance(source, SQLiteStore)
     attached = source.path if source is not target and isinstance(source, SQLiteStore) else None
     ahead = None
-    if not copied and isinstance(source, SQLiteStore) and bulk.extractable(source.path):
-        ahead = bulk.ReadAhead(source.path, end, until=until, policy_changes=policy is None)
-    with target.read() as tx:
-        position = Views(tx).position
+
+    def one_range(extracted: bulk.Extracted | None) -> int | None:
+        """Apply the next range, the one `extracted` if it still fits; None once fewer
+        than WORTH_IT events are left."""
+        with target.write(
+            reading=attached, working=() if extracted is None else extracted.files
+        ) as out:
+            views = Views(out)
+            if end - views.position < bulk.WORTH_IT:
+                return None
+            if policy is not None:
+                views.policy = policy
+            last = min(end, views.position + bulk.RANGE)
+            if copied:
+                _copy_events(source, out, views.position, last)
+            return bulk.apply_range(
+                out,
+                views,
+                last,
+                progress,
+                log="stored_events" if attached is None else "log.stored_events",
+                until=until,
+                policy_changes=policy is None,
+                extracted=extracted,
+            )
+
     try:
+        if not copied and isinstance(source, SQLiteStore) and bulk.extractable(source.path):
+            ahead = bulk.ReadAhead(source.path, end, until=until, policy_changes=policy is None)
         while True:
+            with target.read() as tx:
+                position = Views(tx).position
             extracted = None if ahead is None else ahead.take(position)
             try:
-                with target.write(
-                    reading=attached, working=() if extracted is None else extracted.files
-                ) as out:
-                    views = Views(out)
-                    if end - views.position < bulk.WORTH_IT:
-                        return applied
-                    if policy is not None:
-                        views.policy = policy
-                    last = min(end, views.position + bulk.RANGE)
-                    if copied:
-                        _copy_events(source, out, views.position, last)
-                    applied += bulk.apply_range(
-                        out,
-                        views,
-                        last,
-                        progress,
-                        log="stored_events" if attached is None else "log.stored_events",
-                        until=until,
-                        policy_changes=policy is None,
-                        extracted=extracted,
-                    )
-                    position = views.position
+                try:
+                    done = one_range(extracted)
+                except WorkingFilesGone:  # removed meanwhile: the range reads its events
+                    done = one_range(None)
             finally:
                 if extracted is not None:
                     extracted.close()
+            if done is None:
+                return applied
+            applied += done
     finally:
         if ahead is not None:
             ahead.close()
@@ -238,7 +249,7 @@ def fingerprints(store: Store) -> dict[str, str]:
         for table in VIEW_TABLES:
             columns = ", ".join(schema.columns(table))
             digest = hashlib.sha256()
-            if getattr(tx, "dialect", None) == "sqlite":
+            if bulk.supported(tx):  # a SQLite with JSON built in
                 query = f"SELECT json_array({columns}) FROM {table} ORDER BY {_ORDER[table]}"
                 for rows in tx.chunks(query, 20_000):
                     digest.update("".join([row + "\n" for (row,) in rows]).encode())

@@ -7,11 +7,11 @@ standing carried over) is exercised, not only the first range into empty views.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import subprocess
-import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,23 +138,58 @@ def test_ranges_read_ahead_leave_no_file_and_a_killed_process_files_are_swept(
     expected = rebuild.fingerprints(book.store)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(bulk, "RANGE", 2000)
-    ended = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    killed = tmp_path / f"invledger-range-{ended.stdout.strip()}-abc"
-    killed.mkdir()
-    (killed / "sent.db").write_bytes(b"left by a process killed mid-range")
-    running = tmp_path / f"invledger-range-{os.getppid()}-def"  # a live process's
-    running.mkdir()
+    an_hour_ago = time.time() - 3600
+
+    def folder(name: str, *, age: float) -> Path:
+        made = tmp_path / f"invledger-range-{name}"
+        made.mkdir()
+        (made / "sent.db").write_bytes(b"a range's scratch file")
+        os.utime(made, (age, age))
+        return made
+
+    killed = folder("killed", age=an_hour_ago)  # its maker's lock went with it
+    in_use = folder("in-use", age=an_hour_ago)  # a long range of another process
+    held = (in_use / "lock").open("wb")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    just_made = folder("just-made", age=time.time())  # not locked yet by its maker
     rebuild.clear(book.store)
 
     book.ensure_current()
 
     assert rebuild.fingerprints(book.store) == expected
-    assert scratch_folders(tmp_path) == [running.name]
+    assert scratch_folders(tmp_path) == sorted([in_use.name, just_made.name])
+    assert not killed.exists()
+    held.close()
+
+
+def test_a_scratch_file_removed_before_its_transaction_leaves_the_range_to_read_itself(
+    sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = event_by_event(sqlite_url, history)
+    expected = rebuild.fingerprints(book.store)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    take = bulk.ReadAhead.take
+
+    def swept_meanwhile(self, after):  # type: ignore[no-untyped-def]
+        extracted = take(self, after)
+        if extracted is not None:
+            os.remove(extracted.files[1])
+        return extracted
+
+    monkeypatch.setattr(bulk.ReadAhead, "take", swept_meanwhile)
+    rebuild.clear(book.store)
+
+    book.ensure_current()
+    with rebuild.scratch() as space:
+        rebuild.feed(book.store, space)
+        assert rebuild.fingerprints(space) == expected
+
+    assert rebuild.fingerprints(book.store) == expected
+    assert scratch_folders(tmp_path) == []
+    # The writer's pooled connection kept nothing attached.
+    with book.store.write() as tx:
+        names = [row[1] for row in tx.all("PRAGMA database_list")]
+    assert not [name for name in names if name.startswith("work") or name == "log"], names
 
 
 def test_a_reader_ahead_gives_each_range_once_and_sets_aside_what_the_views_skipped(

@@ -77,3 +77,29 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
     assert follower.returncode == 0, err
     assert "applied 1 events" in out
     assert views_position(ledger_url) == 2
+
+
+def test_catching_up_ends_when_a_rolled_back_append_left_a_gap_in_the_positions(
+    postgres_url: str,
+) -> None:
+    # PostgreSQL's sequence does not roll back: an append that failed leaves a position
+    # no event holds, and the views can never reach the sequence's last value.
+    import threading
+
+    import psycopg
+
+    append_behind_the_views(postgres_url, "e-before", "inv-before")
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("SELECT nextval(pg_get_serial_sequence('stored_events', 'notification_id'))")
+        conn.rollback()
+    book = Ledger(postgres_url)
+    finished: list[int] = []
+    catching_up = threading.Thread(
+        target=lambda: finished.append(book.ensure_current()), daemon=True
+    )
+    catching_up.start()
+    catching_up.join(timeout=20)
+
+    assert finished == [1], "ensure_current did not return"
+    assert views_position(postgres_url) == 1
+    book.close()
