@@ -51,10 +51,21 @@ class Rebuilt:
 
 def clear(store: Store) -> None:
     with store.write() as tx:
-        for table in VIEW_TABLES:
-            tx.run(f"DELETE FROM {table}")
-        tx.run("DELETE FROM inv_tracking")
-        tx.run("DELETE FROM inv_meta WHERE key = 'latest_at_us'")
+        sqlite = getattr(tx, "dialect", None) == "sqlite"
+        if sqlite:
+            # The views hold nothing the log beside them does not: their freed pages
+            # need no overwriting with zeros (this SQLite's build default), which made
+            # clearing a million events' views take 0.56 s instead of 0.04 s.
+            (secure,) = tx.one("PRAGMA secure_delete") or (1,)
+            tx.run("PRAGMA secure_delete = OFF")
+        try:
+            for table in VIEW_TABLES:
+                tx.run(f"DELETE FROM {table}")
+            tx.run("DELETE FROM inv_tracking")
+            tx.run("DELETE FROM inv_meta WHERE key = 'latest_at_us'")
+        finally:
+            if sqlite:
+                tx.run(f"PRAGMA secure_delete = {int(secure)}")
 
 
 def rebuild(
