@@ -174,6 +174,7 @@ def extract_beside(
             lambda: _in_working_file(extracted.files[0], source, ("inv_r_sent",), sends_and_others),
         )
         extracted.count = sent + answered
+        _join_new(extracted.files[1], extracted.files[0])
     except BaseException:
         extracted.close()
         raise
@@ -297,6 +298,22 @@ def _sweep() -> None:
             continue
 
 
+def _join_new(responses: str, sends: str) -> None:
+    """What the range did to each invitation it sent, into the responses' file as
+    `inv_r_new`: the range's sends joined to their responses, ahead of the range's
+    transaction too."""
+    conn = sqlite3.connect(responses, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute(f"PRAGMA cache_size = -{WORKING_CACHE_KIB}")
+        conn.execute("ATTACH DATABASE ? AS sends", (sends,))
+        conn.execute(f"CREATE TABLE inv_r_new AS {_NEW_OUTCOMES}")
+        conn.execute("DETACH DATABASE sends")
+    finally:
+        conn.close()
+
+
 def _in_working_file(
     path: str, source: str, tables: tuple[str, ...], fill: Callable[[Tx], int]
 ) -> int:
@@ -386,7 +403,7 @@ def apply_range(
             count = int(found[0]) if found else 0
         # The shares are each step's usual part of the time.
         done(0.3)
-        _outcomes(tx)
+        _outcomes(tx, new_ready=ready)
         done(0.45)
         _invitations(tx)
         reports = _reports(tx, views, others)
@@ -496,29 +513,38 @@ def _latest(tx: Tx) -> int | None:
     return int(exact[0]) if exact and exact[0] is not None else None
 
 
-def _outcomes(tx: Tx) -> None:
+# What the range did to each invitation it sent (from the range's rows alone, so a range
+# read ahead has them ready in its files as `inv_r_new`)...
+_NEW_OUTCOMES = (
+    f"SELECT s.inv AS inv, s.sender AS sender, s.recipient AS recipient, {_us('s.at')} AS sent_us, "
+    "NULL AS old_status, f.status AS first_status, f.id AS first_id, f.type AS first_type, "
+    f"f.pos AS first_pos, {_us('f.at')} AS first_us, l.status AS last_status, l.id AS last_id, "
+    f"u.id AS unknown_id, {_us('u.at')} AS unknown_us "
+    "FROM inv_r_sent s LEFT JOIN inv_r_answered a ON a.inv = s.inv "
+    "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
+    "LEFT JOIN inv_r_resp u ON u.pos = a.unknown"
+)
+# ...and to each invitation sent before it and answered in it (their status before it
+# is in `inv_r_answered.old_status`, from the views).
+_OLD_OUTCOMES = (
+    f"SELECT a.inv, i.sender, i.recipient, NULL, a.old_status, f.status, f.id, f.type, f.pos, "
+    f"{_us('f.at')}, l.status, l.id, u.id, {_us('u.at')} "
+    "FROM inv_r_answered a JOIN inv_invitations i ON i.invitation = a.inv "
+    "JOIN inv_r_resp f ON f.pos = a.first JOIN inv_r_resp l ON l.pos = a.last "
+    "LEFT JOIN inv_r_resp u ON u.pos = a.unknown WHERE a.old_status IS NOT NULL"
+)
+
+
+def _outcomes(tx: Tx, *, new_ready: bool = False) -> None:
     """One row per invitation the range sent or answered: what the range did to it.
 
     `old_status` is NULL for an invitation sent in the range, else its status before it;
     `last_status` is NULL for one sent and not answered in it. The statements that
-    follow read this table alone, so the range's rows are joined once.
+    follow read this table alone, so the range's rows are joined once. With `new_ready`,
+    the rows of the invitations the range sent are in `inv_r_new` already.
     """
-    tx.run(
-        "CREATE TEMP TABLE inv_r_inv AS "
-        f"SELECT s.inv AS inv, s.sender AS sender, s.recipient AS recipient, {_us('s.at')} AS sent_us, "
-        "NULL AS old_status, f.status AS first_status, f.id AS first_id, f.type AS first_type, "
-        f"f.pos AS first_pos, {_us('f.at')} AS first_us, l.status AS last_status, l.id AS last_id, "
-        f"u.id AS unknown_id, {_us('u.at')} AS unknown_us "
-        "FROM inv_r_sent s LEFT JOIN inv_r_answered a ON a.inv = s.inv "
-        "LEFT JOIN inv_r_resp f ON f.pos = a.first LEFT JOIN inv_r_resp l ON l.pos = a.last "
-        "LEFT JOIN inv_r_resp u ON u.pos = a.unknown "
-        "UNION ALL "
-        f"SELECT a.inv, i.sender, i.recipient, NULL, a.old_status, f.status, f.id, f.type, f.pos, "
-        f"{_us('f.at')}, l.status, l.id, u.id, {_us('u.at')} "
-        "FROM inv_r_answered a JOIN inv_invitations i ON i.invitation = a.inv "
-        "JOIN inv_r_resp f ON f.pos = a.first JOIN inv_r_resp l ON l.pos = a.last "
-        "LEFT JOIN inv_r_resp u ON u.pos = a.unknown WHERE a.old_status IS NOT NULL"
-    )
+    new = "SELECT * FROM inv_r_new" if new_ready else _NEW_OUTCOMES
+    tx.run(f"CREATE TEMP TABLE inv_r_inv AS {new} UNION ALL {_OLD_OUTCOMES}")
 
 
 def _invitations(tx: Tx) -> None:
