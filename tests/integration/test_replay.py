@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ledger.application import Ledger
 from projections import rebuild
 
@@ -145,4 +147,37 @@ def test_the_schema_names_each_view_table_s_columns_in_order(tmp_path: Path) -> 
         for table in schema.VIEW_TABLES:
             listed = tuple(row[1] for row in tx.all(f"PRAGMA table_info({table})"))
             assert schema.columns(table) == listed, table
+    book.close()
+
+
+def test_a_second_process_digests_the_largest_view_to_the_same_fingerprints(
+    tmp_path: Path, history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = imported(str(tmp_path / "ledger.db"), history)
+    here = rebuild.fingerprints(book.store)
+    started: list[object] = []
+    popen = rebuild.subprocess.Popen
+
+    def recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(args)
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(rebuild, "FINGERPRINT_BESIDE_FROM", 0)
+    monkeypatch.setattr(rebuild.subprocess, "Popen", recorded)
+
+    assert rebuild.fingerprints(book.store) == here
+    assert len(started) == 1
+    # A second process that cannot start, or answers for another position of the views,
+    # leaves the digest to this one.
+    python = sys.executable
+    monkeypatch.setattr(rebuild.sys, "executable", str(tmp_path / "no-python"))
+    assert rebuild.fingerprints(book.store) == here
+    monkeypatch.setattr(rebuild.sys, "executable", python)
+    position = rebuild.last_position(book.store)
+    answer = "print('{} 0123456789abcdef')"
+    monkeypatch.setattr(rebuild, "_DIGEST_ELSEWHERE", answer.format(position + 1))
+    assert rebuild.fingerprints(book.store) == here
+    # (and its answer for the same position is the one taken)
+    monkeypatch.setattr(rebuild, "_DIGEST_ELSEWHERE", answer.format(position))
+    assert rebuild.fingerprints(book.store)["inv_invitations"] == "0123456789abcdef"
     book.close()
