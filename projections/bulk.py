@@ -121,6 +121,7 @@ class Extracted:
     files: tuple[str, str]
     others: list[tuple[int, ev.Event]] = field(default_factory=list)
     count: int = 0  # sends and responses extracted
+    latest: int | None = None  # their latest time (see _latest)
     lock: IO[bytes] | None = None  # held while the folder is in use (see _sweep)
 
     def close(self) -> None:
@@ -158,14 +159,22 @@ def extract_beside(
     try:
         extracted.lock = _locked(folder)
 
+        latest: list[int] = []
+
         def sends_and_others(work: Tx) -> int:
             extracted.others = _others(
                 work, after, last, "log.stored_events", until, policy_changes
             )
-            return _extract_sent(work, after, last, "log.stored_events", until)
+            sent = _extract_sent(work, after, last, "log.stored_events", until)
+            if (found := _latest(work, ("inv_r_sent",))) is not None:
+                latest.append(found)
+            return sent
 
         def responses(work: Tx) -> int:
-            return _extract_responses(work, after, last, "log.stored_events", until)
+            answered = _extract_responses(work, after, last, "log.stored_events", until)
+            if (found := _latest(work, ("inv_r_resp",))) is not None:
+                latest.append(found)
+            return answered
 
         sent, answered = _together(
             lambda: _in_working_file(
@@ -174,6 +183,7 @@ def extract_beside(
             lambda: _in_working_file(extracted.files[0], source, ("inv_r_sent",), sends_and_others),
         )
         extracted.count = sent + answered
+        extracted.latest = max(latest, default=None)
         _join_new(extracted.files[1], extracted.files[0])
     except BaseException:
         extracted.close()
@@ -420,7 +430,7 @@ def apply_range(
 
         rows = _beside(judged, counts_and_pairs, views, others)
         done(0.85)
-        latest = _latest(tx)
+        latest = extracted.latest if extracted is not None and ready else _latest(tx)
     finally:
         for table in _TEMP_TABLES:
             tx.run(f"DROP TABLE IF EXISTS temp.{table}")
@@ -494,23 +504,20 @@ def _changes(tx: Tx) -> int:
     return int(found[0]) if found else 0
 
 
-def _latest(tx: Tx) -> int | None:
-    """The latest time of the range's sends and responses, in microseconds: its second
-    first, from the text (the same width in every row), then the exact time among the
-    rows of that second, which alone are converted."""
-    found = tx.one(
-        "SELECT max(m) FROM (SELECT max(substr(at, 1, 19)) AS m FROM inv_r_sent "
-        "UNION ALL SELECT max(substr(at, 1, 19)) FROM inv_r_resp)"
-    )
+def _latest(tx: Tx, tables: tuple[str, ...] = ("inv_r_sent", "inv_r_resp")) -> int | None:
+    """The latest time of the range's sends and responses (in `tables`), in microseconds:
+    its second first, from the text (the same width in every row), then the exact time
+    among the rows of that second, which alone are converted."""
+    seconds = " UNION ALL ".join(f"SELECT max(substr(at, 1, 19)) AS m FROM {t}" for t in tables)
+    found = tx.one(f"SELECT max(m) FROM ({seconds})")
     if not found or found[0] is None:
         return None
     second = found[0]
-    exact = tx.one(
-        f"SELECT max(m) FROM (SELECT max({_us('at')}) AS m FROM inv_r_sent WHERE at >= ? "
-        f"UNION ALL SELECT max({_us('at')}) FROM inv_r_resp WHERE at >= ?)",
-        (second, second),
+    exact = " UNION ALL ".join(
+        f"SELECT max({_us('at')}) AS m FROM {t} WHERE at >= ?" for t in tables
     )
-    return int(exact[0]) if exact and exact[0] is not None else None
+    row = tx.one(f"SELECT max(m) FROM ({exact})", (second,) * len(tables))
+    return int(row[0]) if row and row[0] is not None else None
 
 
 # What the range did to each invitation it sent (from the range's rows alone, so a range

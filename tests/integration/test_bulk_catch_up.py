@@ -80,6 +80,7 @@ def test_catching_up_from_far_behind_takes_the_bulk_path_and_agrees(
 ) -> None:
     book = event_by_event(sqlite_url, history)
     expected = rebuild.fingerprints(book.store)
+    expected_latest = latest_at_us(book)
     ranges: list[tuple[int, int, bool]] = []
     apply_range = bulk.apply_range
 
@@ -103,6 +104,7 @@ def test_catching_up_from_far_behind_takes_the_bulk_path_and_agrees(
     # Each range's sends and responses were read ahead of its transaction, in files.
     assert all(ahead for _, _, ahead in ranges), ranges
     assert rebuild.fingerprints(book.store) == expected
+    assert latest_at_us(book) == expected_latest
 
 
 def scratch_folders(root: Path) -> list[str]:
@@ -325,6 +327,43 @@ def test_the_sql_path_records_the_latest_event_time_like_the_event_by_event_path
     assert expected is not None
 
     bulk_in_ranges(book, 777)
+
+    assert latest_at_us(book) == expected
+
+
+def test_a_range_read_ahead_records_its_latest_time_even_when_later_ranges_are_earlier(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first event logged is the latest in time: the ranges after it, and the tail
+    # applied one by one, are all earlier.
+    path = tmp_path / "late-first.jsonl"
+    with path.open("w") as out:
+        for number in range(4500):
+            at = (
+                "2030-06-01T12:00:00.25Z"
+                if number == 0
+                else f"2026-01-01T{number // 3600:02}:{number // 60 % 60:02}:{number % 60:02}Z"
+            )
+            out.write(
+                json.dumps(
+                    {
+                        "type": "invitation_sent",
+                        "id": f"e{number}",
+                        "at": at,
+                        "invitation": f"i{number}",
+                        "sender": f"s{number}",
+                        "recipient": f"r{number}",
+                    }
+                )
+                + "\n"
+            )
+    book = event_by_event(sqlite_url, path)
+    expected = latest_at_us(book)
+    assert expected == str(to_us(datetime(2030, 6, 1, 12, 0, 0, 250000, tzinfo=UTC)))
+    monkeypatch.setattr(bulk, "RANGE", 2000)
+    rebuild.clear(book.store)
+
+    book.ensure_current()
 
     assert latest_at_us(book) == expected
 
