@@ -13,6 +13,13 @@ The result is the same rows the event-by-event path writes (the replay tests
 compare both), and it lands in the caller's transaction with the tracking
 position, so a crash still leaves the views at a range boundary.
 
+Both cores work: SQLite lets go of the interpreter while a statement runs. A
+range's events are read out of their JSON, and its sends joined to their
+responses, before its transaction, by connections of their own into scratch
+files the transaction attaches (`Extracted`, `ReadAhead`: the next range while
+the current one is written); the standing rules run in a thread while the pair
+and count statements run (`_beside`).
+
 SQLite 3.38 or later only: elsewhere the event-by-event path runs.
 """
 
@@ -45,7 +52,7 @@ _T = TypeVar("_T")
 _U = TypeVar("_U")
 
 # Events per range (one transaction): bounds the working tables of a range, which live
-# in SQLite's temporary files, not in memory. Larger ranges cost less on long logs:
+# in scratch files and SQLite's temporary files, not in memory. Larger ranges cost less on long logs:
 # each range rewrites pages across the pair and reputation trees.
 RANGE = 500_000
 # Below this many events behind, the event-by-event path is cheaper than the setup.
