@@ -143,18 +143,23 @@ def extractable(path: str) -> bool:
     return not path.startswith("file:") and path != ":memory:" and os.path.isfile(path)
 
 
-def extract_beside(
+def extract_ahead(
     source: str,
     after: int,
     last: int,
     *,
     until: datetime | None = None,
     policy_changes: bool = True,
-) -> Extracted:
+) -> Extracted | None:
     """Read the sends and responses after `after` up to `last` of the SQLite ledger file
-    at `source` into two scratch files, at once; the caller closes what it returns."""
+    at `source` into two scratch files, at once; the caller closes what it returns.
+    None where the files cannot be written (a full or unwritable temporary folder): the
+    range's transaction then reads the events itself, and tells what stops it."""
     _sweep()
-    folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
+    try:
+        folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
+    except OSError:
+        return None
     extracted = Extracted(
         after,
         last,
@@ -192,27 +197,13 @@ def extract_beside(
         extracted.count = sent + answered
         extracted.latest = max(latest, default=None)
         _join_new(extracted.files[1], extracted.files[0])
+    except (sqlite3.Error, OSError):
+        extracted.close()
+        return None
     except BaseException:
         extracted.close()
         raise
     return extracted
-
-
-def extract_ahead(
-    source: str,
-    after: int,
-    last: int,
-    *,
-    until: datetime | None = None,
-    policy_changes: bool = True,
-) -> Extracted | None:
-    """`extract_beside`, or None where it cannot write its files (a full or unwritable
-    temporary folder): the range's transaction then reads the events itself, and tells
-    what stops it."""
-    try:
-        return extract_beside(source, after, last, until=until, policy_changes=policy_changes)
-    except (sqlite3.Error, OSError):
-        return None
 
 
 class ReadAhead:
@@ -315,15 +306,22 @@ def _sweep() -> None:
             continue
 
 
+def _working_connection(path: str) -> sqlite3.Connection:
+    """A connection of its own to a scratch file: no journal, no flush to disk (the file
+    is thrown away after its range)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute(f"PRAGMA cache_size = -{WORKING_CACHE_KIB}")
+    return conn
+
+
 def _join_new(responses: str, sends: str) -> None:
     """What the range did to each invitation it sent, into the responses' file as
     `inv_r_new`: the range's sends joined to their responses, ahead of the range's
     transaction too."""
-    conn = sqlite3.connect(responses, isolation_level=None, check_same_thread=False)
+    conn = _working_connection(responses)
     try:
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute(f"PRAGMA cache_size = -{WORKING_CACHE_KIB}")
         conn.execute("ATTACH DATABASE ? AS sends", (sends,))
         conn.execute(f"CREATE TABLE inv_r_new AS {_NEW_OUTCOMES}")
         conn.execute("DETACH DATABASE sends")
@@ -336,12 +334,8 @@ def _in_working_file(
 ) -> int:
     """Create `tables` in a new scratch file at `path` and `fill` them from the ledger at
     `source` (attached read-only as `log`)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn = _working_connection(path)
     try:
-        # Scratch: no journal, no flush to disk; the file is thrown away after its range.
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute("PRAGMA synchronous = OFF")
-        conn.execute(f"PRAGMA cache_size = -{WORKING_CACHE_KIB}")
         conn.execute("ATTACH DATABASE ? AS log", (read_only_uri(source),))
         work = SQLiteTx(conn.cursor())
         work.run("BEGIN")

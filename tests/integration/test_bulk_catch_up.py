@@ -118,8 +118,8 @@ def test_a_range_read_ahead_is_set_aside_when_the_views_moved_meanwhile(
     expected = rebuild.fingerprints(book.store)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     rebuild.clear(book.store)
-    extracted = bulk.extract_beside(sqlite_url, 0, 4000)
-    assert extracted.count > 0 and len(scratch_folders(tmp_path)) == 1
+    extracted = bulk.extract_ahead(sqlite_url, 0, 4000)
+    assert extracted is not None and extracted.count > 0 and len(scratch_folders(tmp_path)) == 1
     # Another process brings the views to 2500 before this one's transaction begins.
     with book.store.write() as tx:
         bulk.apply_range(tx, Views(tx), 2500)
