@@ -181,3 +181,37 @@ def test_a_second_process_digests_the_largest_view_to_the_same_fingerprints(
     monkeypatch.setattr(rebuild, "_DIGEST_ELSEWHERE", answer.format(position))
     assert rebuild.fingerprints(book.store)["inv_invitations"] == "0123456789abcdef"
     book.close()
+
+
+def test_fingerprints_hold_a_few_rows_at_a_time_however_wide_the_rows(tmp_path: Path) -> None:
+    # A member's standing row keeps its every episode, so rows grow with a long history:
+    # the digest must not hold a table's worth of them (20,000 rows once held 60 MB).
+    import hashlib
+    import sqlite3
+    import tracemalloc
+
+    path = tmp_path / "ledger.db"
+    book = Ledger(str(path))
+    wide = json.dumps({"episodes": ["x" * 4000]})
+    members = [f"m{number:05d}" for number in range(10_000)]
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO inv_standing VALUES (?, 'warned', ?)",
+            [(member, wide) for member in members],
+        )
+    table_text = sum(len(json.dumps([member, "warned", wide])) for member in members)
+
+    with book.store.read() as tx:
+        tracemalloc.start()
+        try:
+            found = rebuild._digest(tx, "inv_standing")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < table_text / 2, (peak, table_text)
+    # The same digest as all the table's lines hashed at once.
+    lines = "".join(
+        json.dumps([member, "warned", wide], separators=(",", ":")) + "\n" for member in members
+    )
+    assert found == hashlib.sha256(lines.encode()).hexdigest()[:16]
+    book.close()
