@@ -409,3 +409,55 @@ def test_positions_grow_in_the_order_events_were_stored(book: Ledger, tmp_path: 
     assert positions == sorted(positions)
     assert len(set(positions)) == 5
     assert positions[0] > 0
+
+
+def test_ids_and_handles_with_quotes_backslashes_and_braces_are_looked_up_exactly(
+    book: Ledger, tmp_path: Path
+) -> None:
+    # On PostgreSQL the import's lookups pass their keys as one array literal: the
+    # characters that literal quotes must reach the rules, and the duplicates check,
+    # unchanged.
+    odd = ['a"b', "c\\d", "{e,f}", "NULL", 'g\\"h', "ü,ß"]
+    events: list[dict[str, Any]] = []
+    for number, name in enumerate(odd):
+        invitation = f"i{name}"
+        events.append(
+            {
+                "id": f"e{name}",
+                "type": "invitation_sent",
+                "at": f"2026-02-0{number + 1}T09:00:00Z",
+                "invitation": invitation,
+                "sender": name,
+                "recipient": f"r{name}",
+            }
+        )
+        events.append(
+            {
+                "id": f"x{name}",
+                "type": "invitation_ignored",
+                "at": f"2026-02-0{number + 1}T10:00:00Z",
+                "invitation": invitation,
+            }
+        )
+    history = write(tmp_path / "odd.jsonl", jsonl(events))
+    assert import_file(book, history) == Imported(len(events), 0)
+    # Every id is found again: the second import skips them all.
+    assert import_file(book, history) == Imported(0, len(events))
+    for name in odd:
+        assert reputation(book, name).ignored == 1, name
+    # Each pair's block is found: sending again is refused, naming the ignore.
+    again = [
+        {
+            "id": f"y{name}",
+            "type": "invitation_sent",
+            "at": "2026-03-01T09:00:00Z",
+            "invitation": f"j{name}",
+            "sender": name,
+            "recipient": f"r{name}",
+        }
+        for name in odd
+    ]
+    for number, event in enumerate(again):
+        with pytest.raises(ImportStopped, match="blocked") as stopped:
+            import_file(book, write(tmp_path / f"again{number}.jsonl", jsonl([event])))
+        assert stopped.value.imported == 0
