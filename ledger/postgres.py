@@ -147,15 +147,13 @@ class PostgresTx:
 def _text_array(values: Sequence[Any]) -> str | None:
     """The array literal of these strings ('{"a","b"}'), or None unless all are strings.
 
-    The driver writes a list parameter element by element in Python (2.2 us a key on
-    the import's lookups, measured); one string is written at once (0.5 us a key).
+    The driver writes a list parameter element by element in Python (2.2 us a key,
+    timed on 20,000 keys); one string is written at once (0.5 us a key).
     """
     if not all(type(value) is str for value in values):
         return None
     quoted = [
-        value.replace("\\", "\\\\").replace('"', '\\"')
-        if "\\" in value or '"' in value
-        else value
+        value.replace("\\", "\\\\").replace('"', '\\"') if "\\" in value or '"' in value else value
         for value in values
     ]
     return '{"' + '","'.join(quoted) + '"}' if quoted else "{}"

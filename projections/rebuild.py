@@ -256,7 +256,8 @@ _BESIDE_TABLE = "inv_invitations"
 _POSITION = f"SELECT position FROM inv_tracking WHERE view = '{VIEWS_TRACKING_KEY}'"
 # Rows hashed at a time. Few, so memory stays flat however long a member's standing row
 # grows (its episodes are kept for good): 20,000 rows of the standing view once held 60 MB
-# on a 3M-event ledger. Smaller chunks are also faster here (they stay in the CPU's cache).
+# on a 3M-event ledger. Smaller chunks also hashed faster: the invitations view of that
+# ledger in 1.75 s, against 2.1-2.4 s by 20,000.
 DIGEST_ROWS = 1_000
 # The second process: the standard library only, so it starts in a few milliseconds.
 _DIGEST_ELSEWHERE = """
