@@ -22,6 +22,7 @@ from urllib.parse import quote
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
+from ledger import sqlite_memory
 from ledger.errors import StorageError
 from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
 
@@ -31,6 +32,9 @@ DEFAULT_DB = "invledger.db"
 Record = tuple[str, int, str, bytes]
 SQLITE_HEADER = b"SQLite format 3\x00"
 _IN_CHUNK = 500  # keys per IN (...): SQLite allows at most 32,766 parameters
+
+# Before any connection of this process: connections in two threads then run at once.
+sqlite_memory.statistics_off()
 
 
 class Tx(Protocol):
