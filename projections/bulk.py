@@ -13,7 +13,9 @@ The result is the same rows the event-by-event path writes (the replay tests
 compare both), and it lands in the caller's transaction with the tracking
 position, so a crash still leaves the views at a range boundary.
 
-Both cores work: SQLite lets go of the interpreter while a statement runs. A
+Both cores work: SQLite lets go of the interpreter while a statement runs, and
+its memory statistics are off (`ledger.sqlite_memory`: with them on, connections
+in two threads wait on each other at every allocation). A
 range's events are read out of their JSON, and its sends joined to their
 responses, before its transaction, by connections of their own into scratch
 files the transaction attaches (`Extracted`, `ReadAhead`: the next range while
