@@ -10,59 +10,81 @@ for two of them in two threads (0.6 s in two processes). That is what the bulk
 replay's threads do: they read the next range while the current one is written. With
 the statistics off, the two scans also took 0.6 s in threads.
 
-invledger does not read the statistics. SQLite accepts this setting only before it
-starts, so it is stopped and started again around the change. Stopping it while a
-connection is open is not allowed, so this is done only when SQLite holds no memory
-at all: then no connection exists. Where the library cannot be reached (not Linux, or
-a Python that links SQLite into its module without exporting it), or where SQLite is
-already in use, nothing changes: everything works, the threads are only slower.
+invledger reads neither the statistics nor SQLite's heap limits (which need them, and
+which it does not set). SQLite accepts the setting only before it starts, so it is
+stopped and started again around the change, and stopping it is allowed only while
+nothing uses it. So this is done only when the process runs one thread (no other
+can enter SQLite meanwhile: the calls below also keep the interpreter lock) and
+SQLite holds no memory at all, which while it counts means no connection or
+statement exists. `ledger.store` does it when first imported, which the CLI does
+before it opens anything. Otherwise, and where the library cannot be reached (not
+Linux, or a Python that links SQLite into its module without exporting it), or with
+INVLEDGER_SQLITE_STATISTICS=keep, nothing changes: everything works, the threads are
+only slower.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
+import threading
+from typing import Any
 
 _SQLITE_OK = 0
 _SQLITE_CONFIG_MEMSTATUS = 9
+KEEP_VARIABLE = "INVLEDGER_SQLITE_STATISTICS"
+_USED = (
+    "sqlite3_memory_used",
+    "sqlite3_malloc",
+    "sqlite3_free",
+    "sqlite3_shutdown",
+    "sqlite3_config",
+    "sqlite3_initialize",
+)
+
+
+def library() -> Any:
+    """The SQLite library Python's `sqlite3` module uses, its calls holding the
+    interpreter lock; None where it cannot be reached."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import _sqlite3
+
+        found = ctypes.PyDLL(_sqlite3.__file__)
+        for name in _USED:
+            getattr(found, name)
+    except (ImportError, OSError, AttributeError):
+        return None
+    found.sqlite3_memory_used.restype = ctypes.c_int64
+    found.sqlite3_malloc.restype = ctypes.c_void_p
+    found.sqlite3_malloc.argtypes = [ctypes.c_int]
+    found.sqlite3_free.argtypes = [ctypes.c_void_p]
+    return found
 
 
 def statistics_off() -> bool:
     """Switch SQLite's memory statistics off in this process if that is safe; True if
     they are off now."""
-    if not sys.platform.startswith("linux"):
+    if os.environ.get(KEEP_VARIABLE, "").strip().lower() == "keep":
         return False
-    try:
-        import _sqlite3
-
-        library = ctypes.CDLL(_sqlite3.__file__)
-        used, malloc, free = (
-            library.sqlite3_memory_used,
-            library.sqlite3_malloc,
-            library.sqlite3_free,
-        )
-        shutdown, config, initialize = (
-            library.sqlite3_shutdown,
-            library.sqlite3_config,
-            library.sqlite3_initialize,
-        )
-    except (ImportError, OSError, AttributeError):
+    sqlite = library()
+    if sqlite is None or threading.active_count() != 1:
         return False
-    used.restype = ctypes.c_int64
-    malloc.restype = ctypes.c_void_p
-    malloc.argtypes = [ctypes.c_int]
-    free.argtypes = [ctypes.c_void_p]
-    if used() != 0:
+    if sqlite.sqlite3_memory_used() != 0:
         return False  # memory held: a connection may be open
-    probe = malloc(64)
-    counting = used() != 0
-    free(probe)
+    probe = sqlite.sqlite3_malloc(64)
+    if not probe:
+        return False
+    counting = sqlite.sqlite3_memory_used() != 0
+    sqlite.sqlite3_free(probe)
     if not counting:
-        return True  # already off (a build that defaults to it)
-    if shutdown() != _SQLITE_OK:
+        return True  # already off (a build that defaults to it, or done before)
+    if sqlite.sqlite3_shutdown() != _SQLITE_OK:
         return False
     try:
-        switched = config(_SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == _SQLITE_OK
+        switched = sqlite.sqlite3_config(_SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == _SQLITE_OK
     finally:
-        initialize()
-    return bool(switched)
+        started = sqlite.sqlite3_initialize() == _SQLITE_OK
+    return bool(switched and started)
