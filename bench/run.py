@@ -78,6 +78,21 @@ print(json.dumps({"imported": result.imported, "skipped": result.skipped, "secon
                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
+# A full replay (`rebuild`, as `invledger replay` runs it) in a child process, so its
+# peak RSS is its own.
+CHILD_REPLAY = r"""
+import json, resource, sys, time
+from ledger.application import Ledger
+from projections.rebuild import rebuild
+book = Ledger(sys.argv[1])
+start = time.perf_counter()
+done = rebuild(book.store)
+seconds = time.perf_counter() - start
+book.close()
+print(json.dumps({"events": done.events, "seconds": seconds,
+                  "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
 # A writer appends invitations between members of its own (never refused) as fast as it can,
 # from the moment its stdin closes (the parent's "go", or the parent is gone) for `seconds`.
 CHILD_WRITER = r"""
@@ -326,6 +341,44 @@ def raw_scan(db: str) -> float:
     seconds, count = timed(scan)
     conn.close()
     return count / seconds
+
+
+def first_half(db: str, half: Path) -> int:
+    """A new ledger at `half` holding the first half of `db`'s events (views empty)."""
+    Ledger(str(half)).close()  # the schema
+    conn = sqlite3.connect(half, isolation_level=None)
+    (total,) = conn.execute("ATTACH DATABASE ? AS full", (db,)).execute(
+        "SELECT count(*) FROM full.stored_events").fetchone()
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, topic, "
+                 "state) SELECT rowid, originator_id, originator_version, topic, state "
+                 "FROM full.stored_events WHERE rowid <= ? ORDER BY rowid", (total // 2,))
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE full")
+    conn.close()
+    return total // 2
+
+
+def child_replay(db: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CHILD_REPLAY, db], stdout=subprocess.PIPE,
+                          check=True, env=env, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_replay_memory(db: str, folder: Path) -> dict:
+    """Peak RSS of a full replay of the whole log beside that of its first half, each in
+    a child process of its own: flat in the log's length means a ratio near 1."""
+    half = folder / "half.db"
+    events = first_half(db, half)
+    log(f"replay peak RSS (child processes): the whole log, then its first {events:,} events")
+    whole, halved = child_replay(db), child_replay(str(half))
+    rss, half_rss = (child["peak_rss_kb"] * 1024 / 1e6 for child in (whole, halved))
+    log(f"  {rss:,.0f} MB for {whole['events']:,} events, {half_rss:,.0f} MB for "
+        f"{halved['events']:,}")
+    return {"replay_rss": compare(Measure("replay peak RSS", rss, "MB"), half_rss,
+                                  f"the same for the first {halved['events']:,} events",
+                                  ceiling=1.1)}
 
 
 # Queries -----------------------------------------------------------------------------
@@ -624,6 +677,7 @@ def run_all(args: argparse.Namespace, skip: set[str], path: Path, total: int) ->
         if "library" not in skip:
             measures |= measure_library(measures["import"].value, folder, sends)
         measures |= measure_replay(db, skip)
+        measures |= measure_replay_memory(db, folder)
         measures |= measure_queries(db, sends, args.seed)
         measures |= measure_cli(db, sends[0]["sender"], skip)
         measures |= measure_writers(db, sends, args.seed, measures, "check", ", SQLite")

@@ -395,11 +395,14 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_pat
     db = tmp_path / "ledger.db"
     # Fed through a pipe that stays open after the first half: the import cannot end
     # before the signal, however slowly this test runs beside it.
+    # Ctrl-C as on a terminal: a run in the background (`cmd &`) ignores SIGINT, and
+    # its children would inherit that.
     importing = subprocess.Popen(
         [*invoke_command(db), "import", "-"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert importing.stdin is not None
     lines = history.read_bytes().splitlines(keepends=True)
