@@ -19,15 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from ledger import events as ev
 from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
-from ledger.store import (
-    Record,
-    SQLiteStore,
-    Store,
-    Tx,
-    WorkingFilesGone,
-    open_store,
-    views_behind,
-)
+from ledger.store import Record, SQLiteStore, Store, Tx, open_store, views_behind
 from projections import bulk
 from projections.views import Views
 
@@ -207,14 +199,7 @@ class Ledger:
         try:
             while True:
                 extracted = None if ahead is None else ahead.take(position)
-                try:
-                    try:
-                        done, position = once(extracted)
-                    except WorkingFilesGone:  # removed meanwhile: the range reads its events
-                        done, position = once(None)
-                finally:
-                    if extracted is not None:
-                        extracted.close()
+                done, position = bulk.applying(extracted, once)
                 applied += done
                 # On while a transaction stops at its limit or after a range read ahead;
                 # a log whose positions have gaps (PostgreSQL's) ends when none applies.

@@ -15,12 +15,12 @@ position, so a crash still leaves the views at a range boundary.
 
 Both cores work: SQLite lets go of the interpreter while a statement runs, and
 its memory statistics are off (`ledger.sqlite_memory`: with them on, connections
-in two threads wait on each other at every allocation). A
-range's events are read out of their JSON, and its sends joined to their
-responses, before its transaction, by connections of their own into scratch
-files the transaction attaches (`Extracted`, `ReadAhead`: the next range while
-the current one is written); the standing rules run in a thread while the pair
-and count statements run (`_beside`).
+in two threads wait on each other at every allocation). A range's events are
+read out of their JSON, and its sends joined to their responses, before its
+transaction, by connections of their own into scratch files the transaction
+attaches (`Extracted`, `ReadAhead`: the next range while the current one is
+written); the standing rules run in a thread while the pair and count
+statements run (`_beside`).
 
 SQLite 3.38 or later only: elsewhere the event-by-event path runs.
 """
@@ -46,7 +46,7 @@ except ImportError:  # Windows: no scratch folder is swept
 
 from ledger import events as ev
 from ledger.moments import from_us, to_us
-from ledger.store import SQLiteTx, Tx, read_only_uri
+from ledger.store import SQLiteTx, Tx, WorkingFilesGone, read_only_uri
 from projections import standing as rules
 from projections.views import Views
 
@@ -54,8 +54,8 @@ _T = TypeVar("_T")
 _U = TypeVar("_U")
 
 # Events per range (one transaction): bounds the working tables of a range, which live
-# in scratch files and SQLite's temporary files, not in memory. Larger ranges cost less on long logs:
-# each range rewrites pages across the pair and reputation trees.
+# in scratch files and SQLite's temporary files, not in memory. Larger ranges cost less
+# on long logs: each range rewrites pages across the pair and reputation trees.
 RANGE = 500_000
 # Below this many events behind, the event-by-event path is cheaper than the setup.
 WORTH_IT = 2_000
@@ -206,6 +206,20 @@ def extract_ahead(
         extracted.close()
         raise
     return extracted
+
+
+def applying(extracted: Extracted | None, apply: Callable[[Extracted | None], _T]) -> _T:
+    """`apply(extracted)`: the range's transaction with the files read ahead, or without
+    them (`apply(None)`: the range reads its events itself) if they are gone by then;
+    `extracted` is closed after, whatever happens."""
+    try:
+        try:
+            return apply(extracted)
+        except WorkingFilesGone:  # removed meanwhile
+            return apply(None)
+    finally:
+        if extracted is not None:
+            extracted.close()
 
 
 class ReadAhead:

@@ -23,7 +23,7 @@ from ledger import events as ev
 from ledger import schema
 from ledger.policy import Policy
 from ledger.schema import VIEW_TABLES, VIEWS_TRACKING_KEY
-from ledger.store import SQLiteStore, Store, Tx, WorkingFilesGone, read_only_uri
+from ledger.store import SQLiteStore, Store, Tx, read_only_uri
 from projections import bulk
 from projections.views import Views
 
@@ -199,14 +199,7 @@ def _feed_in_sql(
             with target.read() as tx:
                 position = Views(tx).position
             extracted = None if ahead is None else ahead.take(position)
-            try:
-                try:
-                    done = one_range(extracted)
-                except WorkingFilesGone:  # removed meanwhile: the range reads its events
-                    done = one_range(None)
-            finally:
-                if extracted is not None:
-                    extracted.close()
+            done = bulk.applying(extracted, one_range)
             if done is None:
                 return applied
             applied += done
