@@ -281,7 +281,10 @@ class PostgresStore:
     @contextmanager
     def read(self) -> Iterator[PostgresTx]:
         try:
-            with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            # Ended by COMMIT, not ROLLBACK (the same for a read-only transaction): the
+            # driver forgets its prepared statements at every ROLLBACK, and without them
+            # each lookup of a batch's keys is planned anew, element by element.
+            with self.datastore.get_connection() as conn, conn.transaction():
                 cursor = conn.cursor(row_factory=tuple_row)
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield PostgresTx(cursor, None, self.recorder)

@@ -402,7 +402,7 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_pat
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (one call between fork and exec)
     )
     assert importing.stdin is not None
     lines = history.read_bytes().splitlines(keepends=True)

@@ -1,0 +1,57 @@
+"""Read transactions on PostgreSQL: how they end.
+
+A read transaction is read-only, so ending it by COMMIT or ROLLBACK changes nothing in
+the database; but the driver forgets its prepared statements at every ROLLBACK. Ended
+by COMMIT, a query that a long-lived process (an API worker, `follow`) runs again and
+again is planned once, not on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.errors import StorageError
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_book(postgres_url: str) -> Iterator[Ledger]:
+    book = Ledger(postgres_url)
+    book.record(
+        {"type": "invitation_sent", "invitation": "i1", "sender": "ana", "recipient": "ben"}
+    )
+    yield book
+    book.close()
+
+
+def prepared_statements(book: Ledger) -> int:
+    with book.store.read() as tx:
+        row = tx.one(
+            "SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, 'FROM inv_pairs') > 0"
+        )
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_query_run_again_and_again_in_read_transactions_stays_prepared(pg_book: Ledger) -> None:
+    # The driver prepares a query from its fifth run on a connection; the pool
+    # hands out its connections in turn.
+    for _ in range(30):
+        with pg_book.store.read() as tx:
+            found = tx.one("SELECT sender FROM inv_pairs WHERE recipient = ?", ("ben",))
+        assert found == ("ana",)
+
+    assert prepared_statements(pg_book) >= 1
+
+
+def test_a_read_that_fails_is_rolled_back_and_the_next_read_works(pg_book: Ledger) -> None:
+    with pytest.raises(StorageError), pg_book.store.read() as tx:
+        tx.run("INSERT INTO inv_meta VALUES ('written-by-a-read', 'x')")
+
+    with pg_book.store.read() as tx:
+        assert tx.one("SELECT value FROM inv_meta WHERE key = 'written-by-a-read'") is None
+        assert tx.one("SELECT sender FROM inv_pairs WHERE recipient = ?", ("ben",)) == ("ana",)
