@@ -282,8 +282,8 @@ class PostgresStore:
     def read(self) -> Iterator[PostgresTx]:
         try:
             # Ended by COMMIT, not ROLLBACK (the same for a read-only transaction): the
-            # driver forgets its prepared statements at every ROLLBACK, and without them
-            # each lookup of a batch's keys is planned anew, element by element.
+            # driver forgets its prepared statements at every ROLLBACK, and then a query
+            # that a long-lived process runs again and again is planned on every call.
             with self.datastore.get_connection() as conn, conn.transaction():
                 cursor = conn.cursor(row_factory=tuple_row)
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
