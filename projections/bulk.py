@@ -48,7 +48,7 @@ from ledger import events as ev
 from ledger.moments import from_us, to_us
 from ledger.store import SQLiteTx, Tx, WorkingFilesGone, read_only_uri
 from projections import standing as rules
-from projections.views import Views
+from projections.views import Views, missing
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -663,7 +663,7 @@ def _reports(tx: Tx, views: Views, others: list[tuple[int, ev.Event]]) -> list[t
         f"SELECT r.pos, r.id, {_us('r.at')}, r.inv, i.sender, i.recipient FROM inv_r_resp r "
         "JOIN inv_invitations i ON i.invitation = r.inv WHERE r.status = 'unknown' ORDER BY r.pos"
     )
-    views._load_standing({row[4] for row in reports} - views.standing.keys())
+    views._load_standing(missing({row[4] for row in reports}, views.standing))
     views.prefetch([event for _, event in others])
     return reports
 
