@@ -93,6 +93,40 @@ print(json.dumps({"events": done.events, "seconds": seconds,
                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
+# The Python work of an import, with nothing written: each line parsed and encoded, the
+# batch's lookups answered by an empty ledger (a real SQLite file), every rule checked and
+# every event applied to the views, and the rows a flush would write built once at the
+# end. The rows stay in memory (an empty ledger cannot give them back); the cyclic garbage
+# collector is off, as its passes over that growing heap are no work an import must do
+# (with it on, the same run varied from 23 to 33 us an event). What is left is what any
+# import that runs the rules and the views in Python must do, whatever it does with the
+# database meanwhile.
+CHILD_PYTHON_FLOOR = r"""
+import gc, itertools, json, sys, time
+gc.disable()
+from ledger import events as ev, rules
+from ledger.application import IMPORT_BATCH
+from ledger.store import SQLiteStore
+from projections.views import Views
+store = SQLiteStore(sys.argv[1])
+count = 0
+with store.read() as tx, open(sys.argv[2], "rb") as lines:
+    views = Views(tx, reading=True)
+    start = time.perf_counter()
+    while batch := [ev.parse_and_encode(line.rstrip(b"\n"))[0]
+                    for line in itertools.islice(lines, IMPORT_BATCH)]:
+        views.prefetch(batch)
+        for event in batch:
+            count += 1
+            rules.check(event, views)
+            views.apply(event, count)
+    views.changed_rows()
+    seconds = time.perf_counter() - start
+store.close()
+print(json.dumps({"events": count, "seconds": seconds}))
+"""
+
+
 # A writer appends invitations between members of its own (never refused) as fast as it can,
 # from the moment its stdin closes (the parent's "go", or the parent is gone) for `seconds`.
 CHILD_WRITER = r"""
@@ -207,6 +241,17 @@ def child_import(db: str, path: Path, total: int) -> dict:
         sys.exit(f"bench: imported {result['imported']} of {total} events into {db} "
                  f"({result['skipped']} already there): use an empty database")
     return result
+
+
+def python_floor(folder: Path, path: Path, total: int) -> float:
+    """Events/s of CHILD_PYTHON_FLOOR on the file, in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CHILD_PYTHON_FLOOR, str(folder / "empty.db"),
+                           str(path)], stdout=subprocess.PIPE, check=True, env=env, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["events"] != total:
+        sys.exit(f"bench: the Python floor saw {result['events']} of {total} events")
+    return float(result["events"]) / result["seconds"]
 
 
 def raw_insert(db: Path, path: Path, unique: bool) -> float:
@@ -634,7 +679,7 @@ def measure_writers(url: str, sends: list[dict], seed: int, quiet: dict, key: st
 
 
 def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: list[dict],
-                     seed: int) -> dict:
+                     seed: int, folder: Path) -> dict:
     parts = urlparse(url)
     log(f"PostgreSQL import into {parts.hostname}{parts.path} (child process)")
     rate = total / child_import(url, path, total)["seconds"]
@@ -651,8 +696,18 @@ def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: li
     book.close()
     pg_import = compare(Measure("import, PostgreSQL", rate, "events/s"), batched,
                         "library, 1000 aggregates/save", floor=3)
+    floors = {}
+    if "floor" not in skip:
+        log("floor: the import's Python work alone, nothing written (child process)")
+        python = python_floor(folder, path, total)
+        log(f"  {python:,.0f} events/s")
+        # Beside the same library rate: below 3, no import that runs the rules and the
+        # views in Python reaches pg_import's target, however it overlaps the server.
+        floors["pg_python_floor"] = compare(
+            Measure("floor: parse + rules + views, no DB", python, "events/s"), batched,
+            "library, 1000 aggregates/save")
     writers = measure_writers(url, sends, seed, checks, "pg_check", ", PostgreSQL", ceiling=5)
-    return {"pg_import": pg_import, **checks, **writers}
+    return {"pg_import": pg_import, **floors, **checks, **writers}
 
 
 def postgres_ready(url: str) -> None:
@@ -682,7 +737,8 @@ def run_all(args: argparse.Namespace, skip: set[str], path: Path, total: int) ->
         measures |= measure_cli(db, sends[0]["sender"], skip)
         measures |= measure_writers(db, sends, args.seed, measures, "check", ", SQLite")
         if args.postgres:
-            measures |= measure_postgres(args.postgres, path, total, skip, sends, args.seed)
+            measures |= measure_postgres(args.postgres, path, total, skip, sends, args.seed,
+                                         folder)
         return measures
     finally:
         shutil.rmtree(folder, ignore_errors=True)
