@@ -490,12 +490,11 @@ def _may_replace(path: str, history: str) -> None:
 
 def _made_by_demo(path: str) -> bool:
     import sqlite3
-    from urllib.parse import quote
 
-    # Read without leaving -wal/-shm files beside another program's file.
-    mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+    from ledger.store import probe_uri
+
     try:
-        probe = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?{mode}", uri=True)
+        probe = sqlite3.connect(probe_uri(path), uri=True)
         try:
             found = probe.execute(
                 "SELECT value FROM inv_meta WHERE key = ?", (DEMO_MARK,)

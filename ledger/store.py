@@ -324,6 +324,19 @@ def read_only_uri(path: str) -> str:
     return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
 
 
+def probe_uri(path: str) -> str:
+    """A URI to look into a SQLite file that may not be ours, as it stands now.
+
+    Without a -wal file beside it, `immutable`: nothing is created or changed beside
+    another program's file. With one, the file is in WAL mode and the WAL holds part of
+    its content: after a process is killed in the middle of a checkpoint, the file alone
+    is a mix of pages from different commits and reads as malformed. Then read-only, which
+    reads the WAL too (and may rebuild its -shm index, as any reader would).
+    """
+    mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
+    return f"file:{quote(os.path.abspath(path))}?{mode}"
+
+
 def _check_sqlite_path(path: str) -> None:
     if path.startswith("file:") or path == ":memory:":
         return
@@ -349,8 +362,7 @@ def _check_sqlite_contents(path: str) -> None:
     if os.path.getsize(path) == 0:
         return
     try:
-        # immutable: read without creating -wal/-shm files beside it.
-        probe = sqlite3.connect(f"file:{os.path.abspath(path)}?immutable=1", uri=True)
+        probe = sqlite3.connect(probe_uri(path), uri=True)
     except sqlite3.Error as error:
         raise StorageError(_sqlite_reason(path, error)) from None
     try:
