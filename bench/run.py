@@ -232,12 +232,17 @@ def sample_sends(path: Path, count: int, total: int, seed: int) -> list[dict]:
 # Import and its baselines ------------------------------------------------------------
 
 
+def run_child(script: str, *args: str) -> dict:
+    """One of the CHILD_* scripts in a fresh process: the JSON object of its last line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
+                          check=True, env=env, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def child_import(db: str, path: Path, total: int) -> dict:
     """Ledger.import_lines in a fresh process: its rate and peak RSS."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHILD_IMPORT, db, str(path), str(total)],
-                          stdout=subprocess.PIPE, check=True, env=env, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_child(CHILD_IMPORT, db, str(path), str(total))
     if result["imported"] != total:
         sys.exit(f"bench: imported {result['imported']} of {total} events into {db} "
                  f"({result['skipped']} already there): use an empty database")
@@ -246,10 +251,7 @@ def child_import(db: str, path: Path, total: int) -> dict:
 
 def python_floor(folder: Path, path: Path, total: int) -> float:
     """Events/s of CHILD_PYTHON_FLOOR on the file, in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHILD_PYTHON_FLOOR, str(folder / "empty.db"),
-                           str(path)], stdout=subprocess.PIPE, check=True, env=env, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_child(CHILD_PYTHON_FLOOR, str(folder / "empty.db"), str(path))
     if result["events"] != total:
         sys.exit(f"bench: the Python floor saw {result['events']} of {total} events")
     return float(result["events"]) / result["seconds"]
@@ -406,10 +408,7 @@ def first_half(db: str, half: Path) -> int:
 
 
 def child_replay(db: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHILD_REPLAY, db], stdout=subprocess.PIPE,
-                          check=True, env=env, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD_REPLAY, db)
 
 
 def measure_replay_memory(db: str, folder: Path) -> dict:

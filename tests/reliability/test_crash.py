@@ -275,10 +275,12 @@ def test_a_checkpoint_cut_short_by_a_kill_leaves_a_ledger_that_opens(tmp_path: P
         stdout=subprocess.PIPE,
         env=cli_env(),
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == b"imported\n"
-    proc.kill()
-    proc.communicate(timeout=60)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"imported\n"
+    finally:
+        proc.kill()  # also when it failed: it would otherwise wait out its sleep
+        proc.communicate(timeout=60)
     size, pages = committed_wal_pages(db.with_name("ledger.db-wal").read_bytes())
     assert len(pages) > 100, "the kill left too little in the WAL for this test"
     with db.open("r+b") as file:
