@@ -271,9 +271,8 @@ class _ImportSession:
         self, batch: list[tuple[int, ev.Event, bytes]]
     ) -> tuple[int, int, tuple[int, str] | None]:
         """Check and store a batch of (line number, event, its canonical JSON)."""
-        skipped = 0
+        skipped = stored = 0
         failure: tuple[int, str] | None = None
-        stored: list[Record] = []
         kept, self.views = self.views, None  # dropped unless the transaction commits
         with self.store.write() as tx:
             first = position = tx.next_position()
@@ -301,15 +300,18 @@ class _ImportSession:
                     failure = (number, str(error))
                     break
                 views.apply(event, position)
-                stored.append(_stored(event, data))
+                # On PostgreSQL the event goes to the server now, which stores the batch
+                # while its later lines are checked.
+                tx.stream_event(_stored(event, data))
+                stored += 1
                 known[event.id] = data
                 position += 1
-            tx.insert_events(stored, first)
+            tx.end_stream(first)
             if failure is not None or views.unflushed >= FLUSH_EVERY:
                 views.flush()
                 views.forget()
         self.views, self.written = views, position - 1
-        return len(stored), skipped, failure
+        return stored, skipped, failure
 
     def finish(self) -> None:
         """Write the kept view rows, unless someone appended since (then they caught up)."""

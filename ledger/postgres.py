@@ -34,26 +34,36 @@ class PostgresTx:
         self._c = cursor
         self._lib = library_cursor
         self._recorder = recorder
+        # An import's events go to the server while later lines are still being checked:
+        # the server stores a batch as it arrives instead of after it. Any other statement
+        # first ends the COPY (a connection runs one thing at a time); the next event
+        # starts another.
+        self._copy: Any = None  # (context manager, Copy) of the open COPY, if any
+        self._streamed = 0
 
     @staticmethod
     def _sql(sql: str) -> str:
         return sql.replace("?", "%s").replace("rowid", "notification_id")
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self._end_copy()
         self._c.execute(self._sql(sql), params)
         rows: list[tuple[Any, ...]] = self._c.fetchall()
         return rows
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self._end_copy()
         self._c.execute(self._sql(sql), params)
         row: tuple[Any, ...] | None = self._c.fetchone()
         return row
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._end_copy()
         self._c.execute(self._sql(sql), params)
 
     def chunks(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of `sql`, `size` at a time, through a server-side cursor."""
+        self._end_copy()
         with self._c.connection.cursor(name="inv_chunks", row_factory=tuple_row) as cursor:
             cursor.execute(self._sql(sql))
             while rows := cursor.fetchmany(size):
@@ -67,6 +77,7 @@ class PostgresTx:
         """
         if not rows:
             return
+        self._end_copy()
         match = _BULK.match(sql)
         if match is None or len(rows) < 50:
             self._c.executemany(self._sql(sql), rows)
@@ -76,14 +87,29 @@ class PostgresTx:
         self._c.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {scratch} (LIKE {table}) ON COMMIT DELETE ROWS"
         )
-        with self._c.copy(f"COPY {scratch} FROM STDIN") as copy:
+        types = self._column_types(table)
+        with self._c.copy(f"COPY {scratch} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
         self._c.execute(f"INSERT INTO {table} SELECT * FROM {scratch} {conflict}")
         self._c.execute(f"DELETE FROM {scratch}")
 
+    def _column_types(self, table: str) -> list[str]:
+        """The types of a view table's columns, in order (for a binary COPY into its twin)."""
+        if table not in _COLUMN_TYPES:
+            self._c.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+                "ORDER BY attnum",
+                (table,),
+            )
+            _COLUMN_TYPES[table] = [name for (name,) in self._c.fetchall()]
+        return _COLUMN_TYPES[table]
+
     def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
         """`sql` with `IN ({})` as one array parameter: one round trip for any number of keys."""
+        self._end_copy()
         literal = _text_array(keys)
         if literal is None:
             self._c.execute(self._sql(sql.replace("IN ({})", "= ANY(?)")), (list(keys),))
@@ -96,6 +122,7 @@ class PostgresTx:
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
     ) -> list[tuple[Any, ...]]:
         """The rows of `table` whose two key columns match one of `keys` (one round trip)."""
+        self._end_copy()
         pairs = list(keys)
         first, second = columns
         firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
@@ -109,6 +136,7 @@ class PostgresTx:
 
     def next_position(self) -> int:
         # Inside the table lock no other transaction can draw from the sequence.
+        self._end_copy()
         self._c.execute(f"SELECT last_value, is_called FROM {_sequence_name(self._c)}")
         last, called = self._c.fetchone()
         return int(last) + 1 if called else int(last)
@@ -116,6 +144,7 @@ class PostgresTx:
     def insert_events(self, stored: Sequence[Record], first: int) -> None:
         if not stored:
             return
+        self._end_copy()
         if len(stored) < 50:
             events = [StoredEvent(*record) for record in stored]
             self._recorder._insert_stored_events(self._lib, events)
@@ -124,9 +153,8 @@ class PostgresTx:
         else:
             # Many events: COPY into the library's table (its lock is held since the
             # transaction began, and its channel is notified as its own insert does).
-            with self._c.copy(
-                "COPY stored_events (originator_id, originator_version, topic, state) FROM STDIN"
-            ) as copy:
+            with self._c.copy(_COPY_EVENTS) as copy:
+                copy.set_types(_EVENT_TYPES)
                 for record in stored:
                     copy.write_row(record)
             self._lib.execute(f"NOTIFY {self._recorder.channel_name}")
@@ -134,7 +162,45 @@ class PostgresTx:
         if last != first + len(stored) - 1:
             raise StorageError("positions were not assigned in order; nothing was written")
 
+    def stream_event(self, record: Record) -> None:
+        """Send one event of a batch to the log now; `end_stream` ends the batch."""
+        if self._copy is None:
+            manager = self._c.copy(_COPY_EVENTS)
+            copy = manager.__enter__()
+            copy.set_types(_EVENT_TYPES)
+            self._copy = (manager, copy)
+        self._copy[1].write_row(record)
+        self._streamed += 1
+
+    def end_stream(self, first: int) -> None:
+        """After a batch's `stream_event`s (the first at position `first`): the COPY ended,
+        the library's channel notified, the positions checked."""
+        self._end_copy()
+        count, self._streamed = self._streamed, 0
+        if not count:
+            return
+        self._lib.execute(f"NOTIFY {self._recorder.channel_name}")
+        if self.next_position() - 1 != first + count - 1:
+            raise StorageError("positions were not assigned in order; nothing was written")
+
+    def _end_copy(self, error: BaseException | None = None) -> None:
+        if self._copy is not None:
+            manager, self._copy = self._copy[0], None
+            if error is None:
+                manager.__exit__(None, None, None)
+            else:  # the server drops the rows sent; the transaction is rolled back after
+                manager.__exit__(type(error), error, error.__traceback__)
+
+    def abandon(self, error: BaseException) -> None:
+        """The transaction fails: end an open COPY first, so that it can roll back."""
+        self._streamed = 0
+        try:
+            self._end_copy(error)
+        except psycopg.Error:
+            pass  # the rollback that follows ends the transaction whatever state it is in
+
     def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
+        self._end_copy()
         self._c.execute(
             "SELECT notification_id, topic, state FROM stored_events "
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
@@ -159,7 +225,15 @@ def _text_array(values: Sequence[Any]) -> str | None:
     return '{"' + '","'.join(quoted) + '"}' if quoted else "{}"
 
 
+# Binary: no escaping of the state's bytes on either side (a third less server time
+# for the COPY of 100,000 events, timed here).
+_COPY_EVENTS = (
+    "COPY stored_events (originator_id, originator_version, topic, state) FROM STDIN "
+    "(FORMAT BINARY)"
+)
+_EVENT_TYPES = ("text", "int8", "text", "bytea")
 _SEQUENCE: dict[int, str] = {}
+_COLUMN_TYPES: dict[str, list[str]] = {}  # the schema names each view's columns, once
 _BULK = re.compile(r"INSERT INTO (\w+) VALUES \([?,]+\) (ON CONFLICT .*)", re.DOTALL)
 
 
@@ -274,7 +348,13 @@ class PostgresStore:
                 library_cursor = conn.cursor()
                 for statement in self.recorder.lock_table_statements:
                     library_cursor.execute(statement)
-                yield PostgresTx(conn.cursor(row_factory=tuple_row), library_cursor, self.recorder)
+                tx = PostgresTx(conn.cursor(row_factory=tuple_row), library_cursor, self.recorder)
+                try:
+                    yield tx
+                except BaseException as error:
+                    tx.abandon(error)
+                    raise
+                tx._end_copy()  # only a batch left unended has one: it still commits whole
         except (psycopg.Error, PersistenceError) as error:
             raise StorageError(self._reason(error)) from None
 

@@ -51,6 +51,8 @@ class Tx(Protocol):
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
     ) -> list[tuple[Any, ...]]: ...
     def insert_events(self, stored: Sequence[Record], first: int) -> None: ...
+    def stream_event(self, record: Record) -> None: ...
+    def end_stream(self, first: int) -> None: ...
     def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]: ...
 
 
@@ -111,6 +113,7 @@ class SQLiteTx:
     ) -> None:
         self._c = cursor
         self._recorder = recorder  # None in a working file of the views, which stores no event
+        self._streamed: list[Record] = []
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._c.execute(sql, params).fetchall()
@@ -171,6 +174,14 @@ class SQLiteTx:
         last = self._c.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
         if last != first + len(stored) - 1:
             raise StorageError("positions were not assigned in order; nothing was written")
+
+    def stream_event(self, record: Record) -> None:
+        """One event of a batch, stored by `end_stream` (SQLite's insert takes no stream)."""
+        self._streamed.append(record)
+
+    def end_stream(self, first: int) -> None:
+        stored, self._streamed = self._streamed, []
+        self.insert_events(stored, first)
 
     def notifications(self, after: int, limit: int) -> list[tuple[int, str, bytes]]:
         return self._c.execute(
