@@ -153,12 +153,10 @@ class PostgresTx:
         else:
             # Many events: COPY into the library's table (its lock is held since the
             # transaction began, and its channel is notified as its own insert does).
-            with self._c.copy(_COPY_EVENTS) as copy:
-                copy.set_types(_EVENT_TYPES)
-                for record in stored:
-                    copy.write_row(record)
-            self._lib.execute(f"NOTIFY {self._recorder.channel_name}")
-            last = self.next_position() - 1
+            for record in stored:
+                self.stream_event(record)
+            self.end_stream(first)
+            return
         if last != first + len(stored) - 1:
             raise StorageError("positions were not assigned in order; nothing was written")
 
@@ -354,7 +352,6 @@ class PostgresStore:
                 except BaseException as error:
                     tx.abandon(error)
                     raise
-                tx._end_copy()  # only a batch left unended has one: it still commits whole
         except (psycopg.Error, PersistenceError) as error:
             raise StorageError(self._reason(error)) from None
 
