@@ -8,8 +8,10 @@ makes the rules safe with several writers).
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -90,7 +92,14 @@ class Ledger:
 
         Lines before a bad one stay committed; nothing after it is written.
         `progress(lines_read, bytes_read)` is called after each committed batch.
+        The cycle collector is paused meanwhile (see `_collector_paused`).
         """
+        with _collector_paused():
+            return self._import_lines(lines, progress)
+
+    def _import_lines(
+        self, lines: Iterable[bytes], progress: Callable[[int, int], None] | None
+    ) -> Imported:
         session = _ImportSession(self.store)
         imported = skipped = 0
         batch: list[tuple[int, ev.Event, bytes]] = []
@@ -248,6 +257,24 @@ class Ledger:
             time.sleep(poll_seconds)
             on_applied(self.ensure_current())
             count += 1
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector, and restore it as it was after.
+
+    An import keeps up to FLUSH_EVERY events' view rows alive, and each full collection
+    walks them all: on 200,000 events into PostgreSQL, collections took 1.6 s of 8.3 s.
+    A collection right after importing 60,000 events found nothing to free, and any
+    cycle left is collected as usual once the collector runs again.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _ImportSession:

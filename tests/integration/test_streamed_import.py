@@ -9,6 +9,7 @@ in order, with views equal to a rebuild, and roll a failed batch back whole.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from ledger import rules
 from ledger.application import Ledger
+from ledger.errors import ImportStopped
 from projections import rebuild
 
 
@@ -107,3 +109,36 @@ def test_an_error_in_the_middle_of_a_batch_rolls_the_whole_batch_back(
     assert (again.imported, again.skipped) == (len(history), 0)
     assert [event_id for _, event_id in _stored(book)] == [e["id"] for e in history]
     assert _views_equal_a_rebuild(book)
+
+
+def test_the_cycle_collector_is_paused_during_an_import_and_restored_after(
+    book: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = _club_history()
+    checked = rules.check
+    during: list[bool] = []
+
+    def noting_the_collector(event: Any, views: Any) -> None:
+        during.append(gc.isenabled())
+        if event.id == "idk-9" and len(during) < len(history):  # the first run only
+            raise RuntimeError("interrupted")
+        checked(event, views)
+
+    monkeypatch.setattr(rules, "check", noting_the_collector)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        book.import_lines(_lines(history))
+    assert gc.isenabled()  # restored after an exception
+    assert during and not any(during)
+
+    bad = _lines(history[:5] + [{"id": "broken", "type": "no_such_type"}])
+    with pytest.raises(ImportStopped):
+        book.import_lines(bad)
+    assert gc.isenabled()  # restored after a bad line
+
+    gc.disable()  # a caller that paused it already keeps it paused
+    try:
+        book.import_lines(_lines(history))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert [event_id for _, event_id in _stored(book)] == [e["id"] for e in history]
