@@ -9,6 +9,7 @@ makes the rules safe with several writers).
 from __future__ import annotations
 
 import gc
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from ledger import rules
 from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
 from ledger.store import Record, SQLiteStore, Store, Tx, open_store, views_behind
 from projections import bulk
+from projections import views as views_module
 from projections.views import Views
 
 IMPORT_BATCH = 5000
@@ -287,12 +289,19 @@ class _ImportSession:
     else appended meanwhile, the kept rows may be stale: they are dropped, and the
     views are caught up from the log instead (so a crash or a discarded cache never
     loses an event: the log is the truth and tracking says how far the views got).
+
+    On PostgreSQL the rows of each FLUSH_EVERY events are written beside the import,
+    on a connection of their own (`_FlushBeside`), while its next batches are checked
+    and stored: the server writes them on its own core instead of the import waiting
+    for it.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.views: Views | None = None
         self.written = -1  # the last position this import stored
+        self.beside = hasattr(store, "views_write")
+        self.flushing: _FlushBeside | None = None
 
     def append(
         self, batch: list[tuple[int, ev.Event, bytes]]
@@ -301,12 +310,19 @@ class _ImportSession:
         skipped = stored = 0
         failure: tuple[int, str] | None = None
         kept, self.views = self.views, None  # dropped unless the transaction commits
-        with self.store.write() as tx:
+        if self.flushing is not None and self.flushing.done():
+            self._settle()
+        if kept is not None and self.flushing is None:
+            kept.settled()
+        # The tracking row is taken only once no flush of this import is in flight (it
+        # holds that row until it commits); no other writer can run meanwhile.
+        with self.store.write(**({"lock_views": False} if self.beside else {})) as tx:
             first = position = tx.next_position()
             if kept is not None and first - 1 == self.written:
                 views = kept
                 views.tx = tx
             else:
+                self._settle()
                 views = current_views(tx)
             known = _stored_states(tx, {event.id for _, event, _ in batch})
             views.prefetch([event for _, event, _ in batch])
@@ -334,21 +350,72 @@ class _ImportSession:
                 known[event.id] = data
                 position += 1
             tx.end_stream(first)
-            if failure is not None or views.unflushed >= FLUSH_EVERY:
+            if failure is None and views.unflushed >= FLUSH_EVERY and self.beside:
+                # Holds the tracking row before this batch commits: whoever writes the
+                # views next reads the position these rows reach, once they are in.
+                self._settle()
+                self.flushing = _FlushBeside(self.store, views.hand_off())
+                views.settle = self._settle
+            elif failure is not None or views.unflushed >= FLUSH_EVERY:
+                self._settle()
                 views.flush()
                 views.forget()
         self.views, self.written = views, position - 1
         return stored, skipped, failure
 
+    def _settle(self) -> None:
+        """Wait for the flush in flight, if any: a failed one ends the import."""
+        flushing, self.flushing = self.flushing, None
+        if flushing is not None:
+            flushing.wait()
+
     def finish(self) -> None:
         """Write the kept view rows, unless someone appended since (then they caught up)."""
         views, self.views = self.views, None
+        self._settle()
         if views is None or not views.unflushed:
             return
         with self.store.write() as tx:
             if tx.next_position() - 1 == self.written:
                 views.tx = tx
                 views.flush()
+
+
+class _FlushBeside:
+    """One flush of an import's view rows, in a thread on a connection of its own.
+
+    Started inside the batch transaction that hands the rows off, and returns once it
+    holds the views' tracking row, so that no other writer reads the position before
+    these rows are in.
+    """
+
+    def __init__(self, store: Store, flushed: views_module.Flushed) -> None:
+        self.error: BaseException | None = None
+        self._locked = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(store, flushed), name="invledger-flush"
+        )
+        self._thread.start()
+        self._locked.wait()
+        if self.error is not None:
+            self.wait()
+
+    def _run(self, store: Any, flushed: views_module.Flushed) -> None:
+        try:
+            with store.views_write(locked=self._locked.set) as tx:
+                views_module.write(tx, flushed)
+        except BaseException as error:  # noqa: BLE001 (the import's thread raises it)
+            self.error = error
+        finally:
+            self._locked.set()
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def current_views(tx: Tx) -> Views:

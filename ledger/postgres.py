@@ -4,13 +4,18 @@ Writers serialize on the library's `LOCK TABLE stored_events IN EXCLUSIVE MODE`,
 taken first in every write transaction: rules read inside it cannot be raced,
 and notification ids (positions) are issued in commit order. Readers are not
 blocked by that lock.
+
+Every writer of the views then takes the views' tracking row: an import may write
+its view rows in a transaction of its own, beside its next batches, which takes
+that row (not the log's lock) before the batch that handed them off commits. So
+whoever reads the tracking position next waits for those rows to commit.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -21,10 +26,16 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
-from ledger.schema import SCHEMA_VERSION, STATEMENTS, upgrade_statements
+from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
 from ledger.store import Record, env_seconds
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
+# Takes the tracking row, creating it if need be (a row not yet there cannot be locked;
+# a second inserter waits for the first to commit, then updates the row it finds).
+_LOCK_TRACKING = (
+    "INSERT INTO inv_tracking VALUES (%s, 0) "
+    "ON CONFLICT (view) DO UPDATE SET position = inv_tracking.position"
+)
 
 
 class PostgresTx:
@@ -340,18 +351,36 @@ class PostgresStore:
                 cursor.execute(statement)
 
     @contextmanager
-    def write(self) -> Iterator[PostgresTx]:
+    def write(self, lock_views: bool = True) -> Iterator[PostgresTx]:
+        """A write transaction, holding the log's lock and (unless `lock_views` is false:
+        an import whose view rows may be in flight beside it) the views' tracking row."""
         try:
             with self.datastore.get_connection() as conn, conn.transaction():
                 library_cursor = conn.cursor()
                 for statement in self.recorder.lock_table_statements:
                     library_cursor.execute(statement)
-                tx = PostgresTx(conn.cursor(row_factory=tuple_row), library_cursor, self.recorder)
+                cursor = conn.cursor(row_factory=tuple_row)
+                if lock_views:
+                    cursor.execute(_LOCK_TRACKING, (VIEWS_TRACKING_KEY,))
+                tx = PostgresTx(cursor, library_cursor, self.recorder)
                 try:
                     yield tx
                 except BaseException as error:
                     tx.abandon(error)
                     raise
+        except (psycopg.Error, PersistenceError) as error:
+            raise StorageError(self._reason(error)) from None
+
+    @contextmanager
+    def views_write(self, locked: Callable[[], None]) -> Iterator[PostgresTx]:
+        """A transaction that writes view rows only: it takes the tracking row (told to
+        `locked` once it holds it), not the log's lock."""
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction():
+                cursor = conn.cursor(row_factory=tuple_row)
+                cursor.execute(_LOCK_TRACKING, (VIEWS_TRACKING_KEY,))
+                locked()
+                yield PostgresTx(cursor, None, self.recorder)
         except (psycopg.Error, PersistenceError) as error:
             raise StorageError(self._reason(error)) from None
 
