@@ -48,7 +48,7 @@ def import_(file: IO[bytes]) -> None:
         invledger simulate --members 1000 --invitations 10000 --seed 1 > history.jsonl
         invledger import history.jsonl
     """
-    from ledger.errors import ImportStopped
+    from ledger.errors import ImportStopped, StorageError
 
     total = _size(file)
     bar = ProgressLine("importing", unit="lines")
@@ -70,6 +70,15 @@ def import_(file: IO[bytes]) -> None:
             err=True,
         )
         sys.exit(130)
+    except StorageError:
+        bar.finish()
+        if committed[0]:  # the server was lost mid-import, or the file's disk
+            click.echo(
+                f"at least the first {committed[0]:,} lines are stored, in whole batches; once "
+                "the database is back, run the same import again to resume",
+                err=True,
+            )
+        raise
     except ImportStopped as stopped:
         bar.finish()
         click.echo(

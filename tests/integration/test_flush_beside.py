@@ -164,7 +164,7 @@ def test_a_writer_in_another_process_waits_at_the_tracking_row_for_a_flush_in_fl
     finally:
         release_flush.set()
         if other is not None:
-            out, err = other.communicate(timeout=120)
+            _, err = other.communicate(timeout=120)
         release_import.set()
         importer.join(120)
     assert other.returncode == 0, err.decode()
@@ -217,3 +217,26 @@ def test_a_failed_flush_stops_the_import_with_one_error_and_loses_nothing(
         assert _views_equal_a_rebuild(book)
     finally:
         book.close()
+
+
+def test_the_command_says_what_is_stored_when_a_flush_fails_mid_import(
+    postgres_url: str,
+    history: Path,
+    small_batches: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    def server_gone() -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    _hold_flushes(monkeypatch, server_gone)
+    result = CliRunner().invoke(cli, ["--db", postgres_url, "import", str(history)])
+
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: ") and "server closed" in lines[-1], lines
+    assert "run the same import again to resume" in lines[-2], lines
+    assert "Traceback" not in result.stderr
