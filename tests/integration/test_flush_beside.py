@@ -44,9 +44,7 @@ def _stored_count(book: Ledger) -> int:
     return sum(1 for _ in book.notifications())
 
 
-def _hold_flushes(
-    monkeypatch: pytest.MonkeyPatch, before_writing: Callable[[], None]
-) -> list[int]:
+def _hold_flushes(monkeypatch: pytest.MonkeyPatch, before_writing: Callable[[], None]) -> list[int]:
     """Make every flush beside the import call `before_writing` once it holds the
     tracking row; returns the list of positions those flushes reached."""
     write = views_module.write
