@@ -51,6 +51,9 @@ class PostgresTx:
         # starts another.
         self._copy: Any = None  # (context manager, Copy) of the open COPY, if any
         self._streamed = 0
+        # Queries sent ahead (`select_in_later`): the connection is in pipeline mode until
+        # their rows are read or any other statement runs.
+        self._pipeline: Any = None
 
     @staticmethod
     def _sql(sql: str) -> str:
@@ -120,30 +123,60 @@ class PostgresTx:
 
     def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]:
         """`sql` with `IN ({})` as one array parameter: one round trip for any number of keys."""
-        self._end_copy()
-        literal = _text_array(keys)
-        if literal is None:
-            self._c.execute(self._sql(sql.replace("IN ({})", "= ANY(?)")), (list(keys),))
-        else:
-            self._c.execute(self._sql(sql.replace("IN ({})", "= ANY(?::text[])")), (literal,))
-        rows: list[tuple[Any, ...]] = self._c.fetchall()
-        return rows
+        return self._now(*_any_of(sql, keys))
+
+    def select_in_later(self, sql: str, keys: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        """`select_in`, sent to the server now; its rows when the result is called.
+
+        Until then the caller is free for work of its own (an import parses its next
+        lines) while the server answers: the queries go in pipeline mode, and the first
+        result called, or any other statement, reads them all.
+        """
+        return self._later(*_any_of(sql, keys))
 
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
     ) -> list[tuple[Any, ...]]:
         """The rows of `table` whose two key columns match one of `keys` (one round trip)."""
+        return self._now(*_matching_pairs(table, columns, keys))
+
+    def rows_for_keys_later(
+        self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+    ) -> Callable[[], list[tuple[Any, ...]]]:
+        """`rows_for_keys`, sent now and read when the result is called (`select_in_later`)."""
+        return self._later(*_matching_pairs(table, columns, keys))
+
+    def _now(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         self._end_copy()
-        pairs = list(keys)
-        first, second = columns
-        firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
-        self._c.execute(
-            f"SELECT t.* FROM {table} t JOIN unnest(%s::text[], %s::text[]) AS w(a, b) "
-            f"ON t.{first} = w.a AND t.{second} = w.b",
-            (_text_array(firsts) or firsts, _text_array(seconds) or seconds),
-        )
+        self._c.execute(self._sql(sql), params)
         rows: list[tuple[Any, ...]] = self._c.fetchall()
         return rows
+
+    def _later(self, sql: str, params: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        if self._copy is not None:
+            self._end_copy()
+        connection = self._c.connection
+        if self._pipeline is None:
+            self._pipeline = connection.pipeline()
+            self._pipeline.__enter__()
+        cursor = connection.cursor(row_factory=tuple_row)
+        cursor.execute(self._sql(sql), params)
+
+        def rows() -> list[tuple[Any, ...]]:
+            self._end_pipeline()
+            found: list[tuple[Any, ...]] = cursor.fetchall()
+            return found
+
+        return rows
+
+    def _end_pipeline(self, error: BaseException | None = None) -> None:
+        """Read the results of the queries sent ahead, and leave pipeline mode."""
+        if self._pipeline is not None:
+            pipeline, self._pipeline = self._pipeline, None
+            if error is None:
+                pipeline.__exit__(None, None, None)
+            else:
+                pipeline.__exit__(type(error), error, error.__traceback__)
 
     def next_position(self) -> int:
         # Inside the table lock no other transaction can draw from the sequence.
@@ -174,6 +207,7 @@ class PostgresTx:
     def stream_event(self, record: Record) -> None:
         """Send one event of a batch to the log now; `end_stream` ends the batch."""
         if self._copy is None:
+            self._end_pipeline()
             manager = self._c.copy(_COPY_EVENTS)
             copy = manager.__enter__()
             copy.set_types(_EVENT_TYPES)
@@ -193,6 +227,9 @@ class PostgresTx:
             raise StorageError("positions were not assigned in order; nothing was written")
 
     def _end_copy(self, error: BaseException | None = None) -> None:
+        """End what the connection is in the middle of, if anything (a COPY, queries
+        sent ahead), before it runs another statement."""
+        self._end_pipeline(error)
         if self._copy is not None:
             manager, self._copy = self._copy[0], None
             if error is None:
@@ -217,6 +254,28 @@ class PostgresTx:
         )
         rows: list[tuple[int, str, bytes]] = self._c.fetchall()
         return rows
+
+
+def _any_of(sql: str, keys: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """`sql`'s `IN ({})` as `= ANY` of one array parameter holding `keys`."""
+    literal = _text_array(keys)
+    if literal is None:
+        return sql.replace("IN ({})", "= ANY(?)"), (list(keys),)
+    return sql.replace("IN ({})", "= ANY(?::text[])"), (literal,)
+
+
+def _matching_pairs(
+    table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+) -> tuple[str, tuple[Any, ...]]:
+    """The query for the rows of `table` whose two key columns match one of `keys`."""
+    pairs = list(keys)
+    first, second = columns
+    firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
+    sql = (
+        f"SELECT t.* FROM {table} t JOIN unnest(?::text[], ?::text[]) AS w(a, b) "
+        f"ON t.{first} = w.a AND t.{second} = w.b"
+    )
+    return sql, (_text_array(firsts) or firsts, _text_array(seconds) or seconds)
 
 
 def _text_array(values: Sequence[Any]) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -50,6 +50,14 @@ class Tx(Protocol):
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
     ) -> list[tuple[Any, ...]]: ...
+    # The same two, sent now and read when the result is called: PostgreSQL answers them
+    # while the caller works on (SQLite answers at once).
+    def select_in_later(
+        self, sql: str, keys: Sequence[Any]
+    ) -> Callable[[], list[tuple[Any, ...]]]: ...
+    def rows_for_keys_later(
+        self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+    ) -> Callable[[], list[tuple[Any, ...]]]: ...
     def insert_events(self, stored: Sequence[Record], first: int) -> None: ...
     def stream_event(self, record: Record) -> None: ...
     def end_stream(self, first: int) -> None: ...
@@ -160,6 +168,16 @@ class SQLiteTx:
             f"SELECT t.* FROM inv_wanted w JOIN {table} t ON t.{first} = w.a AND t.{second} = w.b"
         ).fetchall()
         return rows
+
+    def select_in_later(self, sql: str, keys: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+        rows = self.select_in(sql, keys)
+        return lambda: rows
+
+    def rows_for_keys_later(
+        self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
+    ) -> Callable[[], list[tuple[Any, ...]]]:
+        rows = self.rows_for_keys(table, columns, keys)
+        return lambda: rows
 
     def next_position(self) -> int:
         # Inside the write lock, SQLite gives a new row the largest rowid plus one.
