@@ -185,12 +185,23 @@ class Views:
 
     def prefetch(self, batch: Sequence[ev.Event]) -> None:
         """Load in bulk every row a batch of events will read."""
+        self._prefetch(batch, later=False)()
+
+    def prefetch_later(self, batch: Sequence[ev.Event]) -> Callable[[], None]:
+        """`prefetch` with its queries sent now: the rows are in once the result is
+        called. In between, the caller may do work of its own while the server answers,
+        but must not use these views."""
+        return self._prefetch(batch, later=True)
+
+    def _prefetch(self, batch: Sequence[ev.Event], *, later: bool) -> Callable[[], None]:
         invitation_ids = {e.invitation for e in batch if hasattr(e, "invitation")}
-        self._load_invitations(missing(invitation_ids, self.invitations))
+        # The rows the kept twins hold are in the caches from here on; the rest is asked.
+        fills = [self._invitations_from(missing(invitation_ids, self.invitations), later)]
         pairs: set[tuple[str, str]] = set()
         senders: set[str] = set()
         members: set[str] = set()
         appeal_ids: set[str] = set()
+        unresolved: list[tuple[str, ev.Event]] = []  # responses to an invitation being read
         sent_here = {e.invitation: e for e in batch if isinstance(e, ev.InvitationSent)}
         for event in batch:
             if isinstance(event, ev.InvitationSent):
@@ -200,21 +211,39 @@ class Views:
                 senders.add(event.sender)
             elif hasattr(event, "invitation"):
                 found = self.invitations.get(event.invitation) or sent_here.get(event.invitation)
-                if found is not None:
-                    pairs.add((found.sender, found.recipient))
-                    senders.add(found.sender)
-                    if event.type == "invitation_marked_unknown":
-                        members.add(found.sender)
+                if found is None:
+                    unresolved.append((event.invitation, event))
+                else:
+                    _responded(event, found, pairs, senders, members)
             elif isinstance(event, ev.AppealFiled):
                 members.add(event.member)
                 appeal_ids.add(event.appeal)
             elif isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
                 appeal_ids.add(event.appeal)
-        self._load_pairs(missing(pairs, self.pairs))
-        self._load_appeals(missing(appeal_ids, self.appeals))
+        fills.append(self._appeals_from(missing(appeal_ids, self.appeals), later))
+        fills.append(self._pairs_from(missing(pairs, self.pairs), later))
+        fills.append(self._reputation_from(missing(senders, self.reputation), later))
         members |= {a.member for a in (self.appeals.get(i) for i in appeal_ids) if a}
-        self._load_reputation(missing(senders, self.reputation))
-        self._load_standing(missing(members, self.standing))
+        fills.append(self._standing_from(missing(members, self.standing), later))
+
+        def complete() -> None:
+            for fill in fills:
+                fill()
+            # What the rows just read lead to: the pairs, senders and appellants of the
+            # invitations and appeals that were not in memory.
+            pairs.clear()
+            senders.clear()
+            members.clear()
+            for invitation, event in unresolved:
+                found = self.invitations.get(invitation)
+                if found is not None:
+                    _responded(event, found, pairs, senders, members)
+            members.update(a.member for a in (self.appeals.get(i) for i in appeal_ids) if a)
+            self._load_pairs(missing(pairs, self.pairs))
+            self._load_reputation(missing(senders, self.reputation))
+            self._load_standing(missing(members, self.standing))
+
+        return complete
 
     def load_pair_both_ways(self, a: str, b: str) -> None:
         """Both directions of a pair in one query: what the send-time rules read."""
@@ -246,9 +275,18 @@ class Views:
             self._load_reputation({member})
         return self.reputation[member]
 
-    def _select_in(self, sql: str, keys: Iterable[Any]) -> list[tuple[Any, ...]]:
+    def _rows_in(
+        self, sql: str, keys: Iterable[Any], later: bool
+    ) -> Callable[[], list[tuple[Any, ...]]]:
+        """The rows of `sql` (with `IN ({})`) for `keys`: read now, or sent now and read
+        when called (`later`)."""
         wanted = list(keys)
-        return self.tx.select_in(sql, wanted) if wanted else []
+        if not wanted:
+            return _no_rows
+        if later:
+            return self.tx.select_in_later(sql, wanted)
+        rows = self.tx.select_in(sql, wanted)
+        return lambda: rows
 
     def _from_kept(self, name: str, keys: set[_K]) -> set[_K]:
         """Take what the kept rows of a handed-off flush hold; the keys still to read."""
@@ -264,48 +302,98 @@ class Views:
                 rest.add(key)
         return rest
 
+    # Each `_X_from(keys, later)` takes the kept rows among `keys`, asks the database for
+    # the others and gives what fills the cache with them, absent ones included.
+
     def _load_invitations(self, ids: set[str]) -> None:
+        self._invitations_from(ids, later=False)()
+
+    def _invitations_from(self, ids: set[str], later: bool) -> Callable[[], None]:
         ids = self._from_kept("invitations", ids)
-        for i in ids:
-            self.invitations[i] = None
-        for row in self._select_in("SELECT * FROM inv_invitations WHERE invitation IN ({})", ids):
-            self.invitations[row[0]] = Invitation(*row)
+        rows = self._rows_in("SELECT * FROM inv_invitations WHERE invitation IN ({})", ids, later)
+
+        def fill() -> None:
+            for i in ids:
+                self.invitations[i] = None
+            for row in rows():
+                self.invitations[row[0]] = Invitation(*row)
+
+        return fill
 
     def _load_pairs(self, keys: set[tuple[str, str]]) -> None:
         keys = self._from_kept("pairs", keys)
-        for key in keys:
-            self.pairs[key] = None
         if len(keys) == 1:
+            self.pairs.update(dict.fromkeys(keys))
             row = self.tx.one("SELECT * FROM inv_pairs WHERE sender = ? AND recipient = ?", *keys)
             if row is not None:
                 self.pairs[(row[0], row[1])] = Pair(*row)
             return
+        self._pairs_from(keys, later=False)()
+
+    def _pairs_from(self, keys: set[tuple[str, str]], later: bool) -> Callable[[], None]:
+        keys = self._from_kept("pairs", keys)
+        rows = _no_rows
         if keys:
             # Many pairs at once: a join in the database beats one query per pair.
-            for row in self.tx.rows_for_keys("inv_pairs", ("sender", "recipient"), keys):
+            if later:
+                rows = self.tx.rows_for_keys_later("inv_pairs", ("sender", "recipient"), keys)
+            else:
+                found = self.tx.rows_for_keys("inv_pairs", ("sender", "recipient"), keys)
+                rows = lambda: found
+
+        def fill() -> None:
+            for key in keys:
+                self.pairs[key] = None
+            for row in rows():
                 self.pairs[(row[0], row[1])] = Pair(*row)
 
+        return fill
+
     def _load_appeals(self, ids: set[str]) -> None:
+        self._appeals_from(ids, later=False)()
+
+    def _appeals_from(self, ids: set[str], later: bool) -> Callable[[], None]:
         ids = self._from_kept("appeals", ids)
-        for i in ids:
-            self.appeals[i] = None
-        for row in self._select_in("SELECT * FROM inv_appeals WHERE appeal IN ({})", ids):
-            self.appeals[row[0]] = Appeal(*row)
+        rows = self._rows_in("SELECT * FROM inv_appeals WHERE appeal IN ({})", ids, later)
+
+        def fill() -> None:
+            for i in ids:
+                self.appeals[i] = None
+            for row in rows():
+                self.appeals[row[0]] = Appeal(*row)
+
+        return fill
 
     def _load_reputation(self, members: set[str]) -> None:
+        self._reputation_from(members, later=False)()
+
+    def _reputation_from(self, members: set[str], later: bool) -> Callable[[], None]:
         members = self._from_kept("reputation", members)
-        for m in members:
-            self.reputation[m] = Reputation(m)
-        for row in self._select_in("SELECT * FROM inv_reputation WHERE member IN ({})", members):
-            self.reputation[row[0]] = Reputation(*row)
+        rows = self._rows_in("SELECT * FROM inv_reputation WHERE member IN ({})", members, later)
+
+        def fill() -> None:
+            for m in members:
+                self.reputation[m] = Reputation(m)
+            for row in rows():
+                self.reputation[row[0]] = Reputation(*row)
+
+        return fill
 
     def _load_standing(self, members: set[str]) -> None:
+        self._standing_from(members, later=False)()
+
+    def _standing_from(self, members: set[str], later: bool) -> Callable[[], None]:
         members = self._from_kept("standing", members)
-        for m in members:
-            self.standing[m] = rules.new_standing(m)
         sql = "SELECT member, state FROM inv_standing WHERE member IN ({})"
-        for member, state in self._select_in(sql, members):
-            self.standing[member] = rules.MemberStanding.from_json(json.loads(state))
+        rows = self._rows_in(sql, members, later)
+
+        def fill() -> None:
+            for m in members:
+                self.standing[m] = rules.new_standing(m)
+            for member, state in rows():
+                self.standing[member] = rules.MemberStanding.from_json(json.loads(state))
+
+        return fill
 
     # Changing ----------------------------------------------------------------
 
@@ -554,6 +642,25 @@ def write(tx: Tx, flushed: Flushed) -> None:
         "ON CONFLICT (view) DO UPDATE SET position = excluded.position",
         (flushed.tracking_key, flushed.position),
     )
+
+
+def _no_rows() -> list[tuple[Any, ...]]:
+    return []
+
+
+def _responded(
+    event: ev.Event,
+    invitation: Invitation | ev.InvitationSent,
+    pairs: set[tuple[str, str]],
+    senders: set[str],
+    members: set[str],
+) -> None:
+    """What a response to `invitation` reads: its pair, its sender's reputation and,
+    for an IDK report, the sender's standing."""
+    pairs.add((invitation.sender, invitation.recipient))
+    senders.add(invitation.sender)
+    if event.type == "invitation_marked_unknown":
+        members.add(invitation.sender)
 
 
 def missing(keys: Iterable[_K], cache: dict[_K, Any]) -> set[_K]:
