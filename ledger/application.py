@@ -104,32 +104,30 @@ class Ledger:
     ) -> Imported:
         session = _ImportSession(self.store)
         imported = skipped = 0
-        batch: list[tuple[int, ev.Event, bytes]] = []
-        read_bytes = 0
-        number = 0
+        batches = _parsed_batches(lines)
+        ahead: _Parsed | None = next(batches)
+        number = read_bytes = 0
         failure: tuple[int, str] | None = None
-        for number, raw in enumerate(lines, 1):
-            read_bytes += len(raw)
-            if number == 1:
-                raw = raw.removeprefix(ev.UTF8_BOM)
-            if not raw.strip():
-                continue
-            try:
-                batch.append((number, *ev.parse_and_encode(raw.rstrip(b"\r\n"))))
-            except BadInput as error:
-                failure = (number, str(error))
+        following: list[_Parsed | None] = []  # the batch after the one being stored
+
+        def parse_next() -> None:
+            # Run by the batch's transaction while the server reads the batch's rows.
+            following.append(next(batches, None))
+
+        while ahead is not None:
+            batch, number, read_bytes, failure = ahead
+            following.clear()
+            if batch:
+                done, dup, batch_failure = session.append(batch, None if failure else parse_next)
+                imported, skipped = imported + done, skipped + dup
+                failure = batch_failure or failure
+            if failure:
                 break
-            if len(batch) >= IMPORT_BATCH:
-                done, dup, failure = session.append(batch)
-                imported, skipped, batch = imported + done, skipped + dup, []
-                if failure:
-                    break
-                if progress:
-                    progress(number, read_bytes)
-        if batch:  # what came before a bad line, or the last lines
-            done, dup, batch_failure = session.append(batch)
-            imported, skipped = imported + done, skipped + dup
-            failure = batch_failure or failure
+            if progress:
+                progress(number, read_bytes)
+            if not following:
+                parse_next()
+            ahead = following[0]
         session.finish()
         if progress:
             progress(number, read_bytes)
@@ -279,6 +277,32 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# A batch of (line number, event, canonical JSON), the last line number and the bytes read
+# so far, and the first bad line (which ends the batch) or None.
+_Parsed = tuple[list[tuple[int, ev.Event, bytes]], int, int, "tuple[int, str] | None"]
+
+
+def _parsed_batches(lines: Iterable[bytes]) -> Iterator[_Parsed]:
+    """The lines of an import, parsed, IMPORT_BATCH events at a time; a bad line ends them."""
+    batch: list[tuple[int, ev.Event, bytes]] = []
+    read_bytes = number = 0
+    for number, raw in enumerate(lines, 1):
+        read_bytes += len(raw)
+        if number == 1:
+            raw = raw.removeprefix(ev.UTF8_BOM)
+        if not raw.strip():
+            continue
+        try:
+            batch.append((number, *ev.parse_and_encode(raw.rstrip(b"\r\n"))))
+        except BadInput as error:
+            yield batch, number, read_bytes, (number, str(error))
+            return
+        if len(batch) >= IMPORT_BATCH:
+            yield batch, number, read_bytes, None
+            batch = []
+    yield batch, number, read_bytes, None
+
+
 class _ImportSession:
     """The views of one import, kept in memory across its batches.
 
@@ -304,9 +328,15 @@ class _ImportSession:
         self.flushing: _FlushBeside | None = None
 
     def append(
-        self, batch: list[tuple[int, ev.Event, bytes]]
+        self,
+        batch: list[tuple[int, ev.Event, bytes]],
+        meanwhile: Callable[[], None] | None = None,
     ) -> tuple[int, int, tuple[int, str] | None]:
-        """Check and store a batch of (line number, event, its canonical JSON)."""
+        """Check and store a batch of (line number, event, its canonical JSON).
+
+        `meanwhile` (the parse of the next lines) is run once the batch's lookups are
+        sent, while the server answers them (PostgreSQL; SQLite has answered by then).
+        """
         skipped = stored = 0
         failure: tuple[int, str] | None = None
         kept, self.views = self.views, None  # dropped unless the transaction commits
@@ -324,8 +354,12 @@ class _ImportSession:
             else:
                 self._settle()
                 views = current_views(tx)
-            known = _stored_states(tx, {event.id for _, event, _ in batch})
-            views.prefetch([event for _, event, _ in batch])
+            stored_states = _stored_states_later(tx, {event.id for _, event, _ in batch})
+            prefetched = views.prefetch_later([event for _, event, _ in batch])
+            if meanwhile is not None:
+                meanwhile()
+            known = stored_states()
+            prefetched()
             for number, event, data in batch:
                 earlier = known.get(event.id)
                 if earlier is not None:
@@ -490,12 +524,15 @@ def _stored(event: ev.Event, data: bytes) -> Record:
 _TOPICS = {event_type: ev.topic(event_type) for event_type in ev.EVENT_TYPES}
 
 
-def _stored_states(tx: Tx, ids: set[str]) -> dict[str, bytes]:
-    """The stored form of those of `ids` already in the ledger (to skip or refuse duplicates)."""
-    sql = "SELECT originator_id, state FROM stored_events WHERE originator_id IN ({})"
-    return (
-        {event_id: bytes(state) for event_id, state in tx.select_in(sql, list(ids))} if ids else {}
+def _stored_states_later(tx: Tx, ids: set[str]) -> Callable[[], dict[str, bytes]]:
+    """The stored form of those of `ids` already in the ledger (to skip or refuse
+    duplicates): asked now, read when the result is called."""
+    if not ids:
+        return dict
+    rows = tx.select_in_later(
+        "SELECT originator_id, state FROM stored_events WHERE originator_id IN ({})", list(ids)
     )
+    return lambda: {event_id: bytes(state) for event_id, state in rows()}
 
 
 def _concerns(event: ev.Event, member: str, invitations: set[str], appeals: set[str]) -> bool:

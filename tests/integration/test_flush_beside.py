@@ -127,13 +127,13 @@ def test_a_writer_in_another_process_waits_at_the_tracking_row_for_a_flush_in_fl
     append = application._ImportSession.append
     batches_after_hold = [0]
 
-    def pausing(self: Any, batch: Any) -> Any:
+    def pausing(self: Any, batch: Any, *rest: Any) -> Any:
         # Between two batches (no transaction open), once the flush is held.
         if holding.is_set():
             batches_after_hold[0] += 1
             if batches_after_hold[0] == 2:
                 assert release_import.wait(60)
-        return append(self, batch)
+        return append(self, batch, *rest)
 
     monkeypatch.setattr(application._ImportSession, "append", pausing)
     book = Ledger(postgres_url)
