@@ -109,10 +109,16 @@ class Ledger:
         number = read_bytes = 0
         failure: tuple[int, str] | None = None
         following: list[_Parsed | None] = []  # the batch after the one being stored
+        unread: list[OSError | ValueError] = []  # why the lines after it could not be read
 
         def parse_next() -> None:
-            # Run by the batch's transaction while the server reads the batch's rows.
-            following.append(next(batches, None))
+            # Run by the batch's transaction while the server reads the batch's rows. A
+            # failure to read the input is raised once that batch is committed, as it
+            # would be had the lines been read after it.
+            try:
+                following.append(next(batches, None))
+            except (OSError, ValueError) as error:  # what reading a file raises
+                unread.append(error)
 
         while ahead is not None:
             batch, number, read_bytes, failure = ahead
@@ -125,8 +131,11 @@ class Ledger:
                 break
             if progress:
                 progress(number, read_bytes)
-            if not following:
+            if not following and not unread:
                 parse_next()
+            if unread:
+                session.finish()
+                raise unread[0]
             ahead = following[0]
         session.finish()
         if progress:

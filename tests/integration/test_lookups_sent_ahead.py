@@ -107,3 +107,25 @@ def test_a_bad_line_in_the_batch_parsed_ahead_keeps_every_line_before_it(
     ids = [json.loads(state)["id"] for _, _, state in book.notifications()]
     assert ids == [json.loads(line)["id"] for line in lines[:420]]
     assert _views_equal_a_rebuild(book)
+
+
+def test_input_that_fails_to_read_while_a_batch_is_stored_keeps_that_batch(
+    book: Ledger, history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ledger.application.IMPORT_BATCH", 100)
+    lines = history.read_bytes().splitlines(keepends=True)[:450]
+
+    def read() -> Any:
+        # Given input whose reading fails after line 450: in the lines parsed while the
+        # batch of lines 301-400 is being stored
+        yield from lines
+        raise OSError("the disk went away")
+
+    # When it is imported
+    with pytest.raises(OSError, match="the disk went away"):
+        book.import_lines(read())
+
+    # Then every batch read whole before the failure is stored, and the views agree
+    ids = [json.loads(state)["id"] for _, _, state in book.notifications()]
+    assert ids == [json.loads(line)["id"] for line in lines[:400]]
+    assert _views_equal_a_rebuild(book)
