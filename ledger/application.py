@@ -124,7 +124,11 @@ class Ledger:
             batch, number, read_bytes, failure = ahead
             following.clear()
             if batch:
-                done, dup, batch_failure = session.append(batch, None if failure else parse_next)
+                # On SQLite the next lines are parsed after the commit, not inside the
+                # transaction: its lookups are answered at once, so nothing overlaps, and
+                # other writers can take the write lock between an import's batches.
+                overlap = parse_next if session.beside and not failure else None
+                done, dup, batch_failure = session.append(batch, overlap)
                 imported, skipped = imported + done, skipped + dup
                 failure = batch_failure or failure
             if failure:
