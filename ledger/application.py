@@ -112,9 +112,9 @@ class Ledger:
         unread: list[OSError | ValueError] = []  # why the lines after it could not be read
 
         def parse_next() -> None:
-            # Run by the batch's transaction while the server reads the batch's rows. A
-            # failure to read the input is raised once that batch is committed, as it
-            # would be had the lines been read after it.
+            # Run inside the batch's transaction on PostgreSQL, after its commit on
+            # SQLite (see below). A failure to read the input is raised once that batch
+            # is committed, as it would be had the lines been read after it.
             try:
                 following.append(next(batches, None))
             except (OSError, ValueError) as error:  # what reading a file raises
@@ -348,7 +348,7 @@ class _ImportSession:
         """Check and store a batch of (line number, event, its canonical JSON).
 
         `meanwhile` (the parse of the next lines) is run once the batch's lookups are
-        sent, while the server answers them (PostgreSQL; SQLite has answered by then).
+        sent, while the server answers them; the import passes it on PostgreSQL only.
         """
         skipped = stored = 0
         failure: tuple[int, str] | None = None
