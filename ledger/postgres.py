@@ -18,11 +18,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import psycopg
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
@@ -313,26 +313,55 @@ def _sequence_name(cursor: Any) -> str:
     return _SEQUENCE[key]
 
 
+def _connection_options(url: str) -> dict[str, str]:
+    """What a postgresql:// URL asks for, read by libpq's own parser (so a URL means
+    what it means to psql), or StorageError saying what is wrong with it."""
+    try:
+        options = {key: str(value) for key, value in conninfo_to_dict(url).items()}
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split())
+        raise StorageError(
+            f"{shown_url(url)} is not a PostgreSQL URL libpq reads: {reason}"
+        ) from None
+    port = options.get("port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise StorageError(f"{shown_url(url)}: the port {port!r} is not a number from 1 to 65535")
+    return options
+
+
+def shown_url(url: str) -> str:
+    """The URL with any password in it replaced by ***, for messages."""
+    scheme, sep, rest = url.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    user_info, at, host = authority.rpartition("@")
+    if not (sep and at and ":" in user_info):
+        return url
+    user = user_info.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{rest[len(authority) :]}"
+
+
 class PostgresStore:
     """A ledger in a PostgreSQL database named by a `postgresql://user@host:port/db` URL."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        parts = urlparse(url)
-        self.where = (
-            f"{parts.hostname or 'localhost'}:{parts.port or 5432}/{parts.path.lstrip('/')}"
-        )
-        if not parts.path.lstrip("/"):
+        self._url = url
+        self.url = shown_url(url)  # for messages: no password
+        options = _connection_options(url)
+        host = options.pop("host", "localhost")
+        port = options.pop("port", "5432")
+        dbname = options.pop("dbname", "")
+        self.where = f"{host}:{port}/{dbname}"
+        if not dbname:
             raise StorageError(
-                f"{url} names no database: add it, as in postgresql://user@host/DBNAME"
+                f"{self.url} names no database: add it, as in postgresql://user@host/DBNAME"
             )
         try:
             self.datastore = PostgresDatastore(
-                dbname=unquote(parts.path.lstrip("/")),
-                host=parts.hostname or "localhost",
-                port=parts.port or 5432,
-                user=unquote(parts.username or os.environ.get("PGUSER", "postgres")),
-                password=unquote(parts.password or os.environ.get("PGPASSWORD", "")),
+                dbname=dbname,
+                host=host,
+                port=port,
+                user=options.pop("user", os.environ.get("PGUSER", "postgres")),
+                password=options.pop("password", os.environ.get("PGPASSWORD", "")),
                 connect_timeout=env_seconds("INVLEDGER_CONNECT_TIMEOUT", 5),
                 pool_size=1,
                 max_overflow=4,
@@ -341,6 +370,13 @@ class PostgresStore:
                 # No pool_open_timeout: with it the pool waits for idle connections on
                 # every checkout and closes itself when a subscription holds one.
             )
+            # The URL's other options (sslmode, application_name, ...) go to every
+            # connection the pool opens, as they would with psql.
+            pool = self.datastore.pool
+            if options and isinstance(pool.kwargs, dict):
+                pool.kwargs = {**pool.kwargs, **options}
+            elif options:  # not reached with this library version: its pool takes a dict
+                raise StorageError(f"{self.url}: options after '?' cannot be passed on")
             self.recorder = PostgresApplicationRecorder(self.datastore)
             self._create_schema()
         except StorageError:
@@ -353,7 +389,7 @@ class PostgresStore:
         if "pool" in text.lower() or "connect" in text.lower():
             # The pool only says it timed out: ask the server directly for the reason.
             try:
-                psycopg.connect(self.url, connect_timeout=3).close()
+                psycopg.connect(self._url, connect_timeout=3).close()
             except psycopg.Error as direct:
                 text = " ".join(str(direct).split())
             return f"cannot connect to PostgreSQL at {self.where}: {text}"

@@ -240,3 +240,38 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
     for done in run_both(postgres_url):
         assert_clean_failure(done, 2, f"{done.args} on a newer PostgreSQL schema")
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://postgres@127.0.0.1:abc/ledger", "the port 'abc' is not a number"),
+        ("postgresql://postgres@127.0.0.1:99999/ledger", "the port '99999' is not a number"),
+        ("postgresql://[::1/ledger", "is not a PostgreSQL URL libpq reads"),
+        ("postgresql://postgres:hunter2@127.0.0.1/ledger?nosuch=1", 'query parameter: "nosuch"'),
+    ],
+    ids=["port-not-a-number", "port-out-of-range", "broken-ipv6", "unknown-option"],
+)
+def test_postgres_url_that_cannot_be_read(url: str, says: str) -> None:
+    for done in run_both(url):
+        assert_clean_failure(done, 2, f"{done.args} on {url}")
+        assert says.encode() in done.stderr
+        assert b"hunter2" not in done.stderr  # a password never reaches a message
+
+
+def test_postgres_url_options_reach_the_server(postgres_url: str) -> None:
+    """The options after `?` are not dropped: here one that makes every transaction
+    read-only, so the write is refused by the server and changes nothing."""
+    import psycopg
+
+    made = cli(postgres_url, "send", "carol", "dave", "--at", "2026-01-01T12:00:00Z")
+    assert made.returncode == 0, made.stderr
+    read_only = f"{postgres_url}?options=-c%20default_transaction_read_only%3Don"
+
+    read, write = run_both(read_only)
+
+    assert read.returncode == 0, read.stderr
+    assert_clean_failure(write, 2, "a write on a read-only connection")
+    assert b"read-only transaction" in write.stderr
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM stored_events").fetchone() == (1,)
