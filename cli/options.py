@@ -120,6 +120,8 @@ class HandleType(click.ParamType[str]):
             )
         if not value.isascii():
             for char in value:
+                if unicodedata.category(char) == "Cs":  # a byte of the argument not UTF-8
+                    self.fail(f"{value!r} is not a handle: it is not valid UTF-8", param, ctx)
                 if unicodedata.category(char) == "Cf":
                     self.fail(
                         f"{value!r} is not a handle: it contains an invisible format character "

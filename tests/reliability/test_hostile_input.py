@@ -284,6 +284,13 @@ BAD_ARGS: dict[str, list[str]] = {
     "events-unknown-type": ["events", "--type", "invitation_teleported"],
     "import-missing-file": ["import", "/nonexistent/history.jsonl"],
     "policy-set-missing-file": ["policy", "set", "/nonexistent/policy.toml"],
+    # A byte that is not UTF-8 in a query's handle (Python holds it as a lone surrogate).
+    "status-handle-not-utf8": ["status", "ha\udcffna"],
+    "audit-handle-not-utf8": ["audit", "ha\udcffna", "--statement"],
+    "blocks-handle-not-utf8": ["blocks", "ha\udcffna", "--json"],
+    "check-handle-not-utf8": ["check", "hana", "i\udcffvo"],
+    "events-member-not-utf8": ["events", "--member", "ha\udcffna"],
+    "send-handle-not-utf8": ["send", "ha\udcffna", "ivo", *ARGS_AT],
 }
 
 
