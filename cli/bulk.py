@@ -340,6 +340,8 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: {error}") from None
     except ValueError as error:
         raise BadInput(f"{name}: neither JSON nor TOML ({error})") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise BadInput(f"{name}: nested too deeply to be a policy") from None
     if not isinstance(data, dict):
         raise BadInput(f"{name}: a policy is a JSON object or a TOML table")
     try:
@@ -350,6 +352,8 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: {describe(error)}") from None
     except ValueError as error:  # fields that do not go together
         raise BadInput(f"{name}: {error}") from None
+    except RecursionError:
+        raise BadInput(f"{name}: nested too deeply to be a policy") from None
 
 
 def _json_or_toml(raw: bytes) -> Any:

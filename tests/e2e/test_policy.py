@@ -81,11 +81,13 @@ def test_unknown_fields_and_bad_values_are_bad_input(invledger: Any, tmp_path: P
             "warn_at (9) may not exceed restrict_at (7)",
         ),
         "neither.txt": ("version: 2", "neither JSON nor TOML"),
+        "deep.json": ('{"version": 2, "x": ' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
+        "deep.toml": ("version = 2\nx = " + "[" * 3000 + "]" * 3000, "nested too deeply"),
     }
     for name, (text, reason) in cases.items():
-        done = invledger("policy", "set", write(tmp_path, name, text))
-
-        assert done.returncode == 2, (name, done.stderr)
-        assert reason in done.stderr, (name, done.stderr)
-        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        path = write(tmp_path, name, text)
+        for done in (invledger("policy", "set", path), invledger("replay", "--policy", path)):
+            assert done.returncode == 2, (name, done.stderr)
+            assert reason in done.stderr, (name, done.stderr)
+            assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert json.loads(invledger("policy", "show", "--json").stdout)["version"] == 1
