@@ -32,8 +32,15 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
     """The statement's facts as fields, for a platform's own notice or a transparency
     report: the decision it speaks of, its facts and grounds, and its review on appeal."""
     decision, episode, appeals = _subject(audit)
-    if episode is None:
-        return {"decision": decision}
+    if episode is None:  # no decision to speak of: the same fields, empty
+        return {
+            "decision": decision,
+            **dict.fromkeys(("level", "began_at", "until", "ended_at", "ended_by")),
+            "reports": 0,
+            **dict.fromkeys(("reports_from", "reports_to", "grounds", "policy_version")),
+            "automated": None,
+            "appeal": None,
+        }
     days = _report_days(episode)
     reviewed = appeals[-1] if appeals else None
     return {

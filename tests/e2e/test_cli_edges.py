@@ -377,6 +377,9 @@ def test_the_statement_json_gives_its_facts_as_fields(ask: Any) -> None:
     assert lifted["appeal"]["resolved_at"] == lifted["ended_at"]
     assert "restrict_at" not in lifted["grounds"]
     assert never["decision"] == "none"
+    # With no decision the document has the same fields, empty: one schema for a consumer.
+    assert never.keys() == lifted.keys()
+    assert never["reports"] == 0 and never["level"] is None and never["appeal"] is None
 
 
 # Ctrl-C ------------------------------------------------------------------------------
