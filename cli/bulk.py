@@ -28,10 +28,10 @@ def _finite(value: float) -> float:
     return value
 
 
-def _ledger() -> Any:
+def _ledger(existing: bool = False) -> Any:
     from cli.main import ledger
 
-    return ledger()
+    return ledger(existing)
 
 
 @click.command("import")
@@ -117,7 +117,7 @@ def export(since: int) -> None:
     """
     from projections.rebuild import last_position
 
-    book = _ledger()
+    book = _ledger(existing=True)
     bar = ProgressLine("exporting", max(last_position(book.store) - since, 0))
     out = sys.stdout.buffer
     book.export(out, since, bar.advance)
@@ -165,7 +165,7 @@ def replay(
             "--check compares a rebuild of the whole log with the stored views: "
             "it cannot be combined with --until or --policy"
         )
-    book = _ledger()
+    book = _ledger(existing=True)
     store = book.store
     total = rebuild.last_position(store)
     if policy_file is not None:
@@ -399,7 +399,7 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
     """
     from projections.history import policy_at
 
-    book = _ledger()
+    book = _ledger(existing=True)
     book.ensure_current()
     with book.store.read() as tx:
         current = policy_at(tx, moment_or_now(at))
@@ -639,7 +639,7 @@ def follow(poll: float, rounds: int | None) -> None:
     Example:
         invledger --db postgresql://postgres@127.0.0.1:5432/ledger follow
     """
-    book = _ledger()
+    book = _ledger(existing=True)
     total = [0]
 
     def applied(count: int) -> None:

@@ -68,11 +68,13 @@ def cli(ctx: click.Context, db: str) -> None:
     ctx.obj = db
 
 
-def ledger() -> Ledger:
+def ledger(existing: bool = False) -> Ledger:
+    """The ledger --db names; with `existing` (the queries), a SQLite file that is not
+    there is an error rather than created."""
     from ledger.application import Ledger
+    from ledger.store import open_store
 
-    ctx = click.get_current_context()
-    return Ledger(ctx.find_root().obj)
+    return Ledger(store=open_store(click.get_current_context().find_root().obj, existing))
 
 
 # Recording facts ---------------------------------------------------------------------
@@ -207,7 +209,7 @@ def _read(query: Any, *args: Any, **options: Any) -> Any:
     """Run a query in one read transaction after bringing the views up to date."""
     from ledger.store import open_store, views_behind
 
-    store = open_store(click.get_current_context().find_root().obj)
+    store = open_store(click.get_current_context().find_root().obj, existing=True)
     if views_behind(store):  # rare: only then is the write side loaded
         from ledger.application import Ledger
 
@@ -383,7 +385,7 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
         raise click.BadParameter(
             f"unknown type {event_type!r}; one of: {', '.join(EVENT_TYPES)}", param_hint="--type"
         )
-    rows = ledger().events(member, event_type, since)
+    rows = ledger(existing=True).events(member, event_type, since)
     if as_json:
         # Streamed, one event per line inside the document: the log may be long.
         click.echo('{"events": [')

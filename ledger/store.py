@@ -80,8 +80,12 @@ def views_behind(store: Store) -> bool:
     return behind
 
 
-def open_store(url: str | None = None) -> Store:
-    """The store named by a path or a `postgresql://` URL (default: $INVLEDGER_DB, ./invledger.db)."""
+def open_store(url: str | None = None, existing: bool = False) -> Store:
+    """The store named by a path or a `postgresql://` URL (default: $INVLEDGER_DB, ./invledger.db).
+
+    `existing`: a SQLite file must be there already. A query passes it, so that a
+    mistyped --db is an error instead of an empty ledger (where everyone may invite).
+    """
     if url is None:
         url = os.environ.get("INVLEDGER_DB") or DEFAULT_DB
     if not url.strip():
@@ -93,6 +97,11 @@ def open_store(url: str | None = None) -> Store:
     if "://" in url and not url.startswith("file:"):  # file: URIs are SQLite's own
         raise StorageError(
             f"{url}: not a SQLite file path, and invledger's only URLs are postgresql:// ones"
+        )
+    if existing and not url.startswith("file:") and not os.path.exists(url):
+        raise StorageError(
+            f"no ledger at {url}: a query does not create one (is --db right? "
+            "a write or an import creates it)"
         )
     return SQLiteStore(url)
 

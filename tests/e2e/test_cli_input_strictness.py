@@ -27,6 +27,9 @@ def error_line(done: subprocess.CompletedProcess[Any]) -> str:
 
 
 def stored(invledger_on: Invledger, db: Path) -> list[dict[str, Any]]:
+    """The ledger's events; none when no command has created it yet."""
+    if not db.exists():
+        return []
     done = invledger_on(db, "export")
     assert done.returncode == 0, done.stderr
     return [json.loads(row) for row in done.stdout.splitlines()]

@@ -14,6 +14,7 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 
 def test_the_default_policy_is_version_1_of_the_spec(invledger: Any) -> None:
+    assert invledger("import", "-", stdin="").returncode == 0  # an empty ledger
     done = invledger("policy", "show", "--json")
 
     assert done.returncode == 0, done.stderr
@@ -73,6 +74,7 @@ def test_a_json_policy_whose_version_does_not_grow_is_refused_by_the_rule(
 
 
 def test_unknown_fields_and_bad_values_are_bad_input(invledger: Any, tmp_path: Path) -> None:
+    assert invledger("import", "-", stdin="").returncode == 0  # an empty ledger
     cases = {
         "unknown.toml": ("version = 2\nwarn_after = 3\n", "unknown field 'warn_after'"),
         "zero.json": ('{"version": 2, "warn_at": 0}', "warn_at"),

@@ -142,6 +142,43 @@ def test_missing_directory(tmp_path: Path) -> None:
     assert not os.path.exists("/nonexistent"), "a command created the missing folder"
 
 
+QUERIES = [
+    ["status", "alice"],
+    ["audit", "alice", "--statement"],
+    ["blocks", "alice", "--json"],
+    ["check", "alice", "bob"],
+    ["restricted"],
+    ["appeals", "--open"],
+    ["events", "--member", "alice"],
+    ["export"],
+    ["replay", "--check"],
+    ["policy", "show"],
+    ["follow", "--rounds", "1"],
+]
+
+
+@pytest.mark.parametrize("args", QUERIES, ids=[" ".join(q[:1]) for q in QUERIES])
+def test_a_query_on_a_ledger_that_is_not_there_creates_none(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A mistyped --db would otherwise answer from a new, empty ledger: `check` would
+    say yes to a suspended sender."""
+    typo = tmp_path / "ledgr.db"
+
+    done = cli(typo, *args)
+
+    assert_clean_failure(done, 2, f"{args} on a missing file")
+    assert f"no ledger at {typo}" in done.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_still_creates_the_ledger(tmp_path: Path) -> None:
+    made = cli(tmp_path / "new.db", *WRITE)
+
+    assert made.returncode == 0, made.stderr
+    assert cli(tmp_path / "new.db", *READ).returncode == 0
+
+
 def test_directory_given_as_database(tmp_path: Path) -> None:
     folder = tmp_path / "ledger.db"
     folder.mkdir()
