@@ -56,11 +56,13 @@ def from_us(us: int) -> datetime:
 
 
 def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with `Z`, fractional seconds only when they are not zero."""
+    """ISO 8601 in UTC with `Z`, fractional seconds only when they are not zero, then
+    all six digits: spelt as the event lines spell it (`export`, `events --json`), so
+    an answer's time matches its event's time as text."""
     moment = moment.astimezone(UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
+        text += f".{moment.microsecond:06d}"
     return text + "Z"
 
 

@@ -321,7 +321,7 @@ def test_status_json_prints_fractional_seconds_only_when_not_zero(ask: Any) -> N
         ask("status", "alice", "--json", "--at", "2026-01-09T12:00:00.250+00:00").stdout
     )
 
-    assert out["as_of"] == "2026-01-09T12:00:00.25Z"
+    assert out["as_of"] == "2026-01-09T12:00:00.250000Z"
 
 
 def test_status_in_human_form_is_readable_text(ask: Any) -> None:

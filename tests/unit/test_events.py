@@ -348,8 +348,8 @@ def test_format_time_converts_an_offset_to_utc() -> None:
 @pytest.mark.parametrize(
     ("microsecond", "text"),
     [
-        (500000, "2026-01-08T12:00:00.5Z"),
-        (123000, "2026-01-08T12:00:00.123Z"),
+        (500000, "2026-01-08T12:00:00.500000Z"),
+        (123000, "2026-01-08T12:00:00.123000Z"),
         (1, "2026-01-08T12:00:00.000001Z"),
     ],
 )
@@ -357,3 +357,11 @@ def test_format_time_writes_fractional_seconds_only_when_they_are_not_zero(
     microsecond: int, text: str
 ) -> None:
     assert ev.format_time(datetime(2026, 1, 8, 12, 0, 0, microsecond, tzinfo=UTC)) == text
+
+
+@pytest.mark.parametrize("microsecond", [0, 1, 120000, 999999])
+def test_format_time_spells_a_time_as_the_event_line_does(microsecond: int) -> None:
+    moment = datetime(2026, 1, 8, 12, 0, 0, microsecond, tzinfo=UTC)
+    stored = ev.encode(ev.parse(line(at=ev.format_time(moment))))
+
+    assert f'"at":"{ev.format_time(moment)}"'.encode() in stored
