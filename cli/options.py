@@ -122,6 +122,13 @@ class HandleType(click.ParamType[str]):
             for char in value:
                 if unicodedata.category(char) == "Cs":  # a byte of the argument not UTF-8
                     self.fail(f"{value!r} is not a handle: it is not valid UTF-8", param, ctx)
+                if char in "\u115f\u1160\u3164\uffa0\u2800":  # events.BLANK_LETTERS
+                    self.fail(
+                        f"{value!r} is not a handle: it contains a character that prints as "
+                        f"blank space (U+{ord(char):04X})",
+                        param,
+                        ctx,
+                    )
                 if unicodedata.category(char) == "Cf":
                     self.fail(
                         f"{value!r} is not a handle: it contains an invisible format character "

@@ -31,10 +31,14 @@ from ledger.policy_input import PolicyChange
 __all__ = ["format_time"]  # re-exported: part of the event format
 
 # No whitespace, no C0/C1 control characters, no invisible format characters (Unicode
-# category Cf: zero-width space, byte order mark, bidirectional overrides...): a handle
-# is safe to print anywhere and cannot pass for another one. These patterns run in
+# category Cf: zero-width space, byte order mark, bidirectional overrides...) and none of
+# the letters that print as blank space (BLANK_LETTERS): a handle is safe to print
+# anywhere and nothing invisible can tell two handles apart. These patterns run in
 # pydantic's Rust regex engine (`\p{Cf}` is its syntax; Python's `re` has no `\p`).
-_HANDLE_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f\p{Cf}]+$"
+# Handles are compared as written: a letter composed and the same letter decomposed
+# are two handles (normalizing would cost a Python call per handle on every import).
+BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"  # the Hangul fillers, braille blank
+_HANDLE_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f\p{{Cf}}{BLANK_LETTERS}]+$"
 Handle = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_HANDLE_PATTERN)]
 # Free text keeps newline and tab, nothing else below 0x20 and no C1 controls: no
 # terminal escape sequence can ever be stored. Nor the bidirectional embeddings,
@@ -46,6 +50,16 @@ _BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 _TEXT_PATTERN = rf"^[^\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CONTROLS}]*$"
 Message = Annotated[str, StringConstraints(max_length=300, pattern=_TEXT_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
+
+
+def _said(value: str) -> str:
+    """An appeal's statement says something: support has nothing to review otherwise."""
+    if not value.strip():
+        raise ValueError("an appeal's statement may not be empty")
+    return value
+
+
+Statement = Annotated[Text, AfterValidator(_said)]
 
 
 def _email(value: str) -> str:
@@ -132,7 +146,7 @@ class AppealFiled(_Event):
     type: Literal["appeal_filed"] = "appeal_filed"
     appeal: Handle
     member: Handle
-    statement: Text
+    statement: Statement
 
 
 class AppealGranted(_Event):
@@ -358,6 +372,8 @@ def _unprintable(field: str, value: object) -> str:
     for char in text:
         if unicodedata.category(char) == "Cf":
             return f"contains an invisible format character (U+{ord(char):04X})"
+        if char in BLANK_LETTERS:
+            return f"contains a character that prints as blank space (U+{ord(char):04X})"
     return "contains whitespace or control characters"
 
 

@@ -291,6 +291,8 @@ BAD_ARGS: dict[str, list[str]] = {
     "check-handle-not-utf8": ["check", "hana", "i\udcffvo"],
     "events-member-not-utf8": ["events", "--member", "ha\udcffna"],
     "send-handle-not-utf8": ["send", "ha\udcffna", "ivo", *ARGS_AT],
+    "send-handle-hangul-filler": ["send", "hana", "\u3164", *ARGS_AT],
+    "status-handle-braille-blank": ["status", "ha\u2800na"],
 }
 
 

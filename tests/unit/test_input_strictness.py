@@ -279,3 +279,44 @@ def test_an_offset_time_is_stored_in_utc() -> None:
 
     assert event.at == datetime(2026, 1, 5, 12, tzinfo=UTC)
     assert b'"at":"2026-01-05T12:00:00Z"' in ev.encode(event)
+
+
+# Appeal statements --------------------------------------------------------------------
+
+APPEAL = {
+    "type": "appeal_filed",
+    "id": "ap-e1",
+    "at": "2026-04-03T08:00:00Z",
+    "appeal": "ap-1",
+    "member": "ines",
+    "statement": "I met them at a conference.",
+}
+
+
+@pytest.mark.parametrize("statement", ["", " ", "\n\t \n"])
+def test_an_appeal_that_says_nothing_is_refused(statement: str) -> None:
+    assert refusal(json.dumps({**APPEAL, "statement": statement})) == (
+        "field 'statement': an appeal's statement may not be empty"
+    )
+
+
+def test_an_empty_appeal_stored_before_the_rule_is_still_read_from_the_log() -> None:
+    state = ev.encode(ev.parse(json.dumps(APPEAL))).replace(b'"I met them at a conference."', b'""')
+
+    event = ev.decode(state)
+
+    assert event.statement == ""  # type: ignore[union-attr]
+    assert ev.encode(event) == state
+
+
+@pytest.mark.parametrize("blank", ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"])
+def test_a_handle_holding_a_letter_that_prints_as_blank_is_refused(blank: str) -> None:
+    assert refusal(line(recipient=f"jo{blank}nas")) == (
+        f"field 'recipient' contains a character that prints as blank space (U+{ord(blank):04X})"
+    )
+    with pytest.raises(BadInput, match="prints as blank space"):
+        ev.from_fields({**INES_TO_JONAS, "at": datetime.now(UTC), "sender": blank})
+
+
+def test_the_hangul_letters_around_the_fillers_stay_handles() -> None:
+    assert ev.parse(line(recipient="한국어")).recipient == "한국어"  # type: ignore[union-attr]
