@@ -1,8 +1,9 @@
 """Reputation of a member as a sender: counts of outcomes and a 0-100 score.
 
-score = round(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2))
+score = floor(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2) + 0.5)
 
-A new member starts at 50. An acceptance moves the score up, an ignore down, an
+(the fraction rounded to the nearest whole number, a half up, as most readers of the
+formula round it: 12.5 is 13). A new member starts at 50. An acceptance moves the score up, an ignore down, an
 IDK report three times as far down as an ignore; withdrawn and pending
 invitations are neutral. The fraction grows with `accepted` and shrinks with
 `unknown`, so more IDK reports never raise the score and more acceptances never
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCORE_FORMULA = "round(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2))"
+SCORE_FORMULA = "floor(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2) + 0.5)"
 
 
 @dataclass(slots=True)
@@ -43,4 +44,6 @@ class Reputation:
 
 
 def score(accepted: int, ignored: int, unknown: int) -> int:
-    return round(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2))
+    """SCORE_FORMULA in whole numbers: exact for any counts, a half rounded up."""
+    weight = accepted + ignored + 3 * unknown + 2
+    return (200 * (accepted + 1) + weight) // (2 * weight)
