@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,9 @@ def postgres_unavailable() -> str | None:
     return _unreachable[0] or None
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test."""
+@contextmanager
+def _fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database, dropped after (or the skip, or the failure)."""
     reason = postgres_unavailable()
     if reason:
         if os.environ.get("INVLEDGER_REQUIRE_POSTGRES") == "1":
@@ -55,6 +56,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test."""
+    with _fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return str(tmp_path / "ledger.db")
 
@@ -65,3 +73,17 @@ def ledger_url(request: pytest.FixtureRequest) -> str:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: str = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_ledger_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`ledger_url` for a module's shared ledger (written once, then only read)."""
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("ledger") / "ledger.db")
+        return
+    with _fresh_postgres_database() as url:
+        yield url

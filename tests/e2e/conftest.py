@@ -141,19 +141,16 @@ def worked_example_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def worked_db(worked_example_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ledger holding the whole worked example, imported once by the real process.
-
-    Tests that use it only read.
-    """
-    path = tmp_path_factory.mktemp("worked") / "ledger.db"
-    done = invoke(path, "import", str(worked_example_file))
+def worked_db(worked_example_file: Path, module_ledger_url: str) -> str:
+    """A ledger holding the whole worked example, imported once by the real process, on
+    each backend. Tests that use it only read."""
+    done = invoke(module_ledger_url, "import", str(worked_example_file))
     assert done.returncode == 0, done.stderr
-    return path
+    return module_ledger_url
 
 
 @pytest.fixture
-def ask(worked_db: Path) -> Run:
+def ask(worked_db: str) -> Run:
     """Run a read-only command against the worked example ledger."""
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

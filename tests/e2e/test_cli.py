@@ -234,7 +234,7 @@ def test_import_from_stdin_twice_skips_everything_the_second_time(
 
 
 def test_export_then_import_into_an_empty_file_is_byte_identical(
-    worked_db: Path, tmp_path: Path, invledger_on: Any
+    worked_db: str, tmp_path: Path, invledger_on: Any
 ) -> None:
     invoke = invledger_on
     original = invoke(worked_db, "export", stdin=b"")

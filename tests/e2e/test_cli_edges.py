@@ -166,7 +166,7 @@ def test_demo_with_sizes_the_simulation_cannot_honour_keeps_the_old_demo_file(
     "extra", [["--until", "2026-01-10T00:00:00Z"], ["--policy", "POLICY"]], ids=["until", "policy"]
 )
 def test_replay_check_with_until_or_policy_is_refused_not_ignored(
-    worked_db: Path, tmp_path: Path, extra: list[str]
+    worked_db: str, tmp_path: Path, extra: list[str]
 ) -> None:
     policy = tmp_path / "policy.json"
     policy.write_text('{"version": 2, "restrict_at": 6}')
@@ -202,7 +202,7 @@ def test_replay_until_counts_the_events_dated_until_then(
 
 
 def test_an_import_file_that_starts_with_a_byte_order_mark_imports_whole(
-    tmp_path: Path, worked_example_file: Path
+    ledger_url: str, tmp_path: Path, worked_example_file: Path
 ) -> None:
     plain, marked = tmp_path / "plain.db", tmp_path / "marked.db"
     with_mark = tmp_path / "with-mark.jsonl"
@@ -216,20 +216,22 @@ def test_an_import_file_that_starts_with_a_byte_order_mark_imports_whole(
 
 
 def test_a_byte_order_mark_after_the_first_line_is_a_bad_line(
-    tmp_path: Path, worked_example_file: Path
+    ledger_url: str, tmp_path: Path, worked_example_file: Path
 ) -> None:
     lines = worked_example_file.read_bytes().splitlines(keepends=True)
     broken = tmp_path / "broken.jsonl"
     broken.write_bytes(lines[0] + b"\xef\xbb\xbf" + lines[1])
 
-    done = invoke(tmp_path / "ledger.db", "import", str(broken))
+    done = invoke(ledger_url, "import", str(broken))
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("Error: line 2: not valid JSON")
 
 
-def test_a_line_that_is_not_utf8_says_so_with_its_line_number(tmp_path: Path) -> None:
+def test_a_line_that_is_not_utf8_says_so_with_its_line_number(
+    ledger_url: str, tmp_path: Path
+) -> None:
     history = tmp_path / "latin1.jsonl"
     good = {"id": "e1", "type": "invitation_sent", "at": day(0), "invitation": "i1"}
     good |= {"sender": "ana", "recipient": "bo"}
@@ -239,7 +241,7 @@ def test_a_line_that_is_not_utf8_says_so_with_its_line_number(tmp_path: Path) ->
     )
     history.write_bytes((json.dumps(good) + "\n").encode() + latin1 + b"\n")
 
-    done = invoke(tmp_path / "ledger.db", "import", str(history))
+    done = invoke(ledger_url, "import", str(history))
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
@@ -248,10 +250,10 @@ def test_a_line_that_is_not_utf8_says_so_with_its_line_number(tmp_path: Path) ->
     assert error == f"Error: line 2: not UTF-8 text (byte {where} of the line)"
 
 
-def test_a_policy_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+def test_a_policy_file_with_a_byte_order_mark_is_read(ledger_url: str, tmp_path: Path) -> None:
     policy = tmp_path / "stricter.toml"
     policy.write_bytes(b"\xef\xbb\xbfversion = 2\nrestrict_at = 6\n")
-    db = tmp_path / "ledger.db"
+    db = ledger_url
 
     done = invoke(db, "policy", "set", str(policy), "--at", day(0))
 
@@ -260,11 +262,13 @@ def test_a_policy_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     assert shown["version"] == 2 and shown["restrict_at"] == 6
 
 
-def test_a_policy_file_holding_a_json_array_says_a_policy_is_an_object(tmp_path: Path) -> None:
+def test_a_policy_file_holding_a_json_array_says_a_policy_is_an_object(
+    ledger_url: str, tmp_path: Path
+) -> None:
     policy = tmp_path / "policy.json"
     policy.write_text("[1]")
 
-    ledger = tmp_path / "ledger.db"
+    ledger = ledger_url
     assert invoke(ledger, "send", "ana", "bo").returncode == 0
 
     done = invoke(ledger, "replay", "--policy", str(policy))
@@ -285,8 +289,10 @@ def test_a_policy_file_holding_a_json_array_says_a_policy_is_an_object(tmp_path:
     ],
     ids=["empty-invitation", "invitation-with-space", "empty-appeal"],
 )
-def test_an_id_given_on_the_command_line_must_be_a_handle(tmp_path: Path, args: list[str]) -> None:
-    db = tmp_path / "ledger.db"
+def test_an_id_given_on_the_command_line_must_be_a_handle(
+    ledger_url: str, tmp_path: Path, args: list[str]
+) -> None:
+    db = ledger_url
 
     done = invoke(db, *args)
 
@@ -297,7 +303,7 @@ def test_an_id_given_on_the_command_line_must_be_a_handle(tmp_path: Path, args: 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["export"], ["status", "alice", "--json"]])
-def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: Path, args: list[str]) -> None:
+def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: str, args: list[str]) -> None:
     with open("/dev/full", "w") as full:
         done = subprocess.run(
             [*invoke_command(worked_db), *args],
@@ -316,8 +322,8 @@ def invoke_command(db: Path) -> list[str]:
     return [sys.executable, "-m", "cli", "--db", str(db)]
 
 
-def test_the_appeal_refusal_names_the_member_once(tmp_path: Path) -> None:
-    done = invoke(tmp_path / "ledger.db", "appeal", "maya", "--statement", "why", "--at", day(0))
+def test_the_appeal_refusal_names_the_member_once(ledger_url: str, tmp_path: Path) -> None:
+    done = invoke(ledger_url, "appeal", "maya", "--statement", "why", "--at", day(0))
 
     assert done.returncode == 1
     assert one_error_line(done) == (
@@ -328,8 +334,10 @@ def test_the_appeal_refusal_names_the_member_once(tmp_path: Path) -> None:
 # answers as of a moment --------------------------------------------------------------
 
 
-def test_policy_show_at_a_moment_before_a_change_gives_the_policy_then(tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
+def test_policy_show_at_a_moment_before_a_change_gives_the_policy_then(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    db = ledger_url
     policy = tmp_path / "stricter.json"
     policy.write_text('{"version": 2, "restrict_at": 6}')
     assert invoke(db, "policy", "set", str(policy), "--at", day(5)).returncode == 0
@@ -341,8 +349,10 @@ def test_policy_show_at_a_moment_before_a_change_gives_the_policy_then(tmp_path:
     assert (after["version"], after["restrict_at"]) == (2, 6)
 
 
-def test_policy_show_without_a_moment_leaves_out_a_change_dated_later(tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
+def test_policy_show_without_a_moment_leaves_out_a_change_dated_later(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    db = ledger_url
     policy = tmp_path / "stricter.json"
     policy.write_text('{"version": 2, "restrict_at": 6}')
     assert invoke(db, "policy", "set", str(policy), "--at", "2999-01-01T00:00:00Z").returncode == 0
@@ -391,7 +401,29 @@ def test_the_statement_json_gives_its_facts_as_fields(ask: Any) -> None:
 # Ctrl-C ------------------------------------------------------------------------------
 
 
-def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_path: Path) -> None:
+def events_stored(db: str) -> int:
+    """How many events the ledger's log holds so far (0 before its table exists)."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            try:
+                row = conn.execute("SELECT count(*) FROM stored_events").fetchone()
+            except psycopg.errors.UndefinedTable:
+                return 0
+            return int(row[0]) if row else 0
+    if not Path(db).exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM stored_events").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(
+    ledger_url: str, tmp_path: Path
+) -> None:
     history = tmp_path / "history.jsonl"
     with open(history, "wb") as out:
         subprocess.run(
@@ -401,7 +433,7 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_pat
             check=True,
             timeout=120,
         )
-    db = tmp_path / "ledger.db"
+    db = ledger_url
     # Fed through a pipe that stays open after the first half: the import cannot end
     # before the signal, however slowly this test runs beside it.
     # Ctrl-C as on a terminal: a run in the background (`cmd &`) ignores SIGINT, and
@@ -421,12 +453,7 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(tmp_pat
     deadline = time.monotonic() + 60
     while stored == 0 and time.monotonic() < deadline:  # until a first batch is committed
         time.sleep(0.05)
-        if db.exists():
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-                try:
-                    stored = conn.execute("SELECT count(*) FROM stored_events").fetchone()[0]
-                except sqlite3.OperationalError:
-                    stored = 0
+        stored = events_stored(db)
     importing.send_signal(signal.SIGINT)
     importing.wait(timeout=60)
     importing.stdin.close()
@@ -535,7 +562,7 @@ def test_import_replay_export_and_simulate_print_no_progress_when_piped(
     [("INVLEDGER_LOCK_TIMEOUT", "abc"), ("INVLEDGER_LOCK_TIMEOUT", "-1")],
 )
 def test_a_timeout_setting_that_is_not_seconds_is_one_line_exit_2(
-    worked_db: Path, variable: str, value: str
+    worked_db: str, variable: str, value: str
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "cli", "--db", str(worked_db), "status", "alice"],
@@ -561,7 +588,7 @@ def test_a_timeout_setting_that_is_not_seconds_is_one_line_exit_2(
     ids=["events", "export", "poll-nan", "poll-huge", "simulate"],
 )
 def test_a_number_out_of_range_is_a_usage_error_not_a_traceback(
-    worked_db: Path, args: list[str], option: str
+    worked_db: str, args: list[str], option: str
 ) -> None:
     done = invoke(worked_db, *args)
 
@@ -588,9 +615,9 @@ def test_a_db_that_names_no_ledger_is_one_line_exit_2(tmp_path: Path, db: str, s
 
 
 def test_an_appeal_statement_of_several_lines_cannot_pass_for_the_audits_own_lines(
-    tmp_path: Path, worked_example_file: Path
+    ledger_url: str, tmp_path: Path, worked_example_file: Path
 ) -> None:
-    ledger = tmp_path / "ledger.db"
+    ledger = ledger_url
     assert invoke(ledger, "import", str(worked_example_file)).returncode == 0
     forged = "My classmates.\nappeal A9 filed 2026-01-09T00:00:00Z: granted by dana"
     filed = invoke(ledger, "appeal", "alice", "--statement", forged, "--at", day(46, 1))
@@ -621,7 +648,7 @@ def test_check_without_a_moment_answers_as_send_would_with_later_dated_events_lo
 
 
 def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
-    worked_db: Path, tmp_path: Path
+    worked_db: str, tmp_path: Path
 ) -> None:
     milder = tmp_path / "milder.json"
     milder.write_text('{"restrict_at": 20}')
@@ -637,7 +664,7 @@ def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
 
 
 def test_a_what_if_with_longer_suspensions_tells_the_later_end(
-    worked_db: Path, tmp_path: Path
+    worked_db: str, tmp_path: Path
 ) -> None:
     # Day 30: alice is suspended until day 33 (7 days from day 26); 20 days would run to day 46.
     longer = tmp_path / "longer.json"
@@ -655,18 +682,23 @@ def test_a_what_if_with_longer_suspensions_tells_the_later_end(
     assert (alice["until"], alice["what_if_until"]) == (day(33), day(46))
 
 
-def test_a_policy_file_naming_a_field_twice_is_refused(tmp_path: Path) -> None:
+def test_a_policy_file_naming_a_field_twice_is_refused(ledger_url: str, tmp_path: Path) -> None:
     twice = tmp_path / "twice.json"
     twice.write_text('{"version": 2, "restrict_at": 5, "restrict_at": 50}')
 
-    done = invoke(tmp_path / "ledger.db", "policy", "set", str(twice))
+    done = invoke(ledger_url, "policy", "set", str(twice))
 
     assert done.returncode == 2
     assert "field 'restrict_at' is given twice" in one_error_line(done)
 
 
-def test_a_sqlite_file_uri_with_slashes_is_still_a_ledger(worked_db: Path) -> None:
-    done = invoke(f"file://{worked_db}?mode=ro", "status", "alice", "--json")
+def test_a_sqlite_file_uri_with_slashes_is_still_a_ledger(
+    worked_example_file: Path, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.db"
+    assert invoke(ledger, "import", str(worked_example_file)).returncode == 0
+
+    done = invoke(f"file://{ledger}?mode=ro", "status", "alice", "--json")
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["member"] == "alice"

@@ -26,9 +26,9 @@ def error_line(done: subprocess.CompletedProcess[Any]) -> str:
     return str(done.stderr).strip().splitlines()[-1]
 
 
-def stored(invledger_on: Invledger, db: Path) -> list[dict[str, Any]]:
-    """The ledger's events; none when no command has created it yet."""
-    if not db.exists():
+def stored(invledger_on: Invledger, db: str) -> list[dict[str, Any]]:
+    """The ledger's events; none when no command has created its SQLite file yet."""
+    if not db.startswith("postgresql://") and not Path(db).exists():
         return []
     done = invledger_on(db, "export")
     assert done.returncode == 0, done.stderr
@@ -36,10 +36,10 @@ def stored(invledger_on: Invledger, db: Path) -> list[dict[str, Any]]:
 
 
 def test_import_stops_at_a_line_that_names_the_sender_twice(
-    invledger_on: Invledger, tmp_path: Path
+    invledger_on: Invledger, ledger_url: str
 ) -> None:
     # given a file whose second line is alice's invitation with mallory's name after it
-    db = tmp_path / "ledger.db"
+    db = ledger_url
 
     # when it is imported
     done = invledger_on(db, "import", "-", stdin=f"{FIRST}\n{TWO_SENDERS}\n")
@@ -51,9 +51,9 @@ def test_import_stops_at_a_line_that_names_the_sender_twice(
 
 
 def test_send_refuses_a_lookalike_recipient_with_a_zero_width_space(
-    invledger_on: Invledger, tmp_path: Path
+    invledger_on: Invledger, ledger_url: str
 ) -> None:
-    db = tmp_path / "ledger.db"
+    db = ledger_url
 
     done = invledger_on(db, "send", "alice", "b\u200bob", "--at", "2026-01-05T12:00:00Z")
 
@@ -62,8 +62,8 @@ def test_send_refuses_a_lookalike_recipient_with_a_zero_width_space(
     assert stored(invledger_on, db) == []
 
 
-def test_at_takes_a_lowercase_z_as_import_does(invledger_on: Invledger, tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
+def test_at_takes_a_lowercase_z_as_import_does(invledger_on: Invledger, ledger_url: str) -> None:
+    db = ledger_url
 
     done = invledger_on(db, "send", "alice", "bob", "--at", "2026-01-05T12:00:00z")
 
@@ -72,9 +72,9 @@ def test_at_takes_a_lowercase_z_as_import_does(invledger_on: Invledger, tmp_path
 
 
 def test_at_refuses_an_iso_week_date_as_import_does(
-    invledger_on: Invledger, tmp_path: Path
+    invledger_on: Invledger, ledger_url: str
 ) -> None:
-    db = tmp_path / "ledger.db"
+    db = ledger_url
     week_date = "2026-W02-1T12:00:00Z"
 
     by_option = invledger_on(db, "send", "alice", "bob", "--at", week_date)

@@ -59,7 +59,7 @@ def history_of(tmp_path: Path, events: list[dict[str, Any]], url: str | None = N
 
 
 def test_a_wider_window_after_a_warning_has_left_it_does_not_revive_it_in_the_past(
-    tmp_path: Path,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     events: list[dict[str, Any]] = []
     for i in range(6):  # five reports: warned on day 5; the sixth comes on day 50
@@ -90,7 +90,7 @@ def test_a_wider_window_after_a_warning_has_left_it_does_not_revive_it_in_the_pa
             "policy": {"version": 2, "window_days": 45},
         },
     )
-    book = history_of(tmp_path, events)
+    book = history_of(tmp_path, events, ledger_url)
 
     with book.store.read() as tx:
         assert queries.status(tx, "alice", day(40)).standing == "good"
@@ -98,9 +98,11 @@ def test_a_wider_window_after_a_warning_has_left_it_does_not_revive_it_in_the_pa
 
 
 @pytest.mark.parametrize("seed", [2, 9])
-def test_past_moments_of_a_simulated_history_with_policy_changes(tmp_path: Path, seed: int) -> None:
+def test_past_moments_of_a_simulated_history_with_policy_changes(
+    tmp_path: Path, seed: int, ledger_url: str
+) -> None:
     events = list(simulate(40, 400, seed=seed, policy_changes=True))
-    book = history_of(tmp_path, events)
+    book = history_of(tmp_path, events, ledger_url)
     times = sorted({datetime.fromisoformat(e["at"]) for e in events})
     chosen = times[:: max(1, len(times) // 12)]
     moments = [t + d for t in chosen for d in (timedelta(0), timedelta(microseconds=-1))]
@@ -109,7 +111,7 @@ def test_past_moments_of_a_simulated_history_with_policy_changes(tmp_path: Path,
 
 
 def test_reports_logged_after_a_policy_dated_later_are_judged_without_it_before_its_date(
-    tmp_path: Path,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     # A stricter policy dated day 100 is logged first; three reports dated days 1-3 follow.
     events: list[dict[str, Any]] = [
@@ -137,7 +139,7 @@ def test_reports_logged_after_a_policy_dated_later_are_judged_without_it_before_
                 "invitation": f"i{i}",
             },
         ]
-    book = history_of(tmp_path, events)
+    book = history_of(tmp_path, events, ledger_url)
 
     with book.store.read() as tx:
         # Before day 100 the reports fall under policy 1: three are not even a warning.
@@ -151,7 +153,7 @@ def test_reports_logged_after_a_policy_dated_later_are_judged_without_it_before_
 
 
 def test_an_idk_logged_after_an_ignore_but_dated_before_it_is_the_block_of_its_days(
-    tmp_path: Path,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     events = [
         {
@@ -170,7 +172,7 @@ def test_an_idk_logged_after_an_ignore_but_dated_before_it_is_the_block_of_its_d
             "invitation": "i1",
         },
     ]
-    book = history_of(tmp_path, events)
+    book = history_of(tmp_path, events, ledger_url)
 
     with book.store.read() as tx:
         assert [b.event_id for b in queries.blocks(tx, "alice", day(7)).blocked_by] == ["u1"]
@@ -179,7 +181,7 @@ def test_an_idk_logged_after_an_ignore_but_dated_before_it_is_the_block_of_its_d
 
 
 def test_restricted_at_a_past_moment_agrees_with_status_when_late_reports_were_dropped(
-    tmp_path: Path,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     # A report dated day 400 is logged first; seven dated days 1-7 follow. The full fold
     # drops them as older than a year; a ledger of the events until day 10 restricts alice.
@@ -201,7 +203,7 @@ def test_restricted_at_a_past_moment_agrees_with_status_when_late_reports_were_d
                 "invitation": f"i{i}",
             },
         ]
-    book = history_of(tmp_path, events)
+    book = history_of(tmp_path, events, ledger_url)
 
     with book.store.read() as tx:
         assert queries.status(tx, "alice", day(10)).standing == "email_required"

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -85,9 +84,9 @@ def record_worked_example(book: Ledger) -> dict[int, Appended]:
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    """The whole worked example, recorded once; the tests of this fixture only read."""
-    book = Ledger(str(tmp_path_factory.mktemp("worked") / "ledger.db"))
+def story(module_ledger_url: str) -> Iterator[Story]:
+    """The whole worked example, recorded once on each backend; its tests only read."""
+    book = Ledger(module_ledger_url)
     reports = record_worked_example(book)
     book.ensure_current()
     yield Story(book, reports)
@@ -257,8 +256,8 @@ def test_audit_lists_the_appeal_with_its_outcome(story: Story) -> None:
     assert (appeal.outcome, appeal.agent, appeal.resolved_at) == ("granted", "agent-grete", day(11))
 
 
-def test_an_episode_names_the_policy_version_in_force_when_it_began(tmp_path: Path) -> None:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def test_an_episode_names_the_policy_version_in_force_when_it_began(ledger_url: str) -> None:
+    book = Ledger(ledger_url)
     book.record(
         {
             "type": "policy_changed",
@@ -276,8 +275,8 @@ def test_an_episode_names_the_policy_version_in_force_when_it_began(tmp_path: Pa
     assert "version 4" in episodes[1].rule
 
 
-def test_a_warning_ends_when_its_oldest_needed_report_leaves_the_window(tmp_path: Path) -> None:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def test_a_warning_ends_when_its_oldest_needed_report_leaves_the_window(ledger_url: str) -> None:
+    book = Ledger(ledger_url)
     for n in range(1, 6):
         report(book, "wendy", f"neighbour-{n}", day(n))
 
@@ -443,8 +442,8 @@ def test_blocks_at_a_past_moment_leave_out_later_blocks(story: Story) -> None:
     assert [b.member for b in out.blocked_by] == [stranger(1), stranger(2)]  # type: ignore[attr-defined]
 
 
-def test_an_ignore_blocks_with_its_own_event_type(tmp_path: Path) -> None:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def test_an_ignore_blocks_with_its_own_event_type(ledger_url: str) -> None:
+    book = Ledger(ledger_url)
     send(book, "inv-hal", "hal", "iris", day(1))
     ignored = respond(book, "invitation_ignored", "inv-hal", day(2))
 
@@ -460,9 +459,9 @@ def test_an_ignore_blocks_with_its_own_event_type(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def three_senders(tmp_path: Path) -> Iterator[Ledger]:
+def three_senders(ledger_url: str) -> Iterator[Ledger]:
     """By day 30: sam is suspended, erin must give emails, walter is warned, greta is good."""
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     for n in range(1, 8):
         report(book, "erin", f"e-guest-{n}", day(n))
     for n in range(1, 6):
@@ -505,12 +504,12 @@ def test_restricted_after_every_restriction_expired_is_empty(story: Story) -> No
 
 
 @pytest.fixture
-def queue(tmp_path: Path) -> Iterator[Ledger]:
+def queue(ledger_url: str) -> Iterator[Ledger]:
     """Three restricted members appeal on day 8: olga at 08:00, pete at noon, quincy at 16:00.
 
     Olga's appeal is denied on day 9; the others stay open.
     """
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     for member in ("olga", "pete", "quincy"):
         for n in range(1, 8):
             report(book, member, f"{member}-guest-{n}", day(n))
@@ -624,9 +623,9 @@ def test_check_at_a_past_moment_names_the_event_that_caused_the_block(story: Sto
 
 
 @pytest.fixture
-def clara(tmp_path: Path) -> Iterator[Ledger]:
+def clara(ledger_url: str) -> Iterator[Ledger]:
     """clara sent six invitations: two accepted, one ignored, one marked unknown, one withdrawn, one pending."""
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     outcomes = [
         "invitation_accepted",
         "invitation_accepted",
@@ -681,8 +680,8 @@ def test_reputation_at_a_past_moment_counts_what_had_happened(clara: Ledger) -> 
     )
 
 
-def test_an_ignored_then_unknown_invitation_counts_once_as_unknown(tmp_path: Path) -> None:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def test_an_ignored_then_unknown_invitation_counts_once_as_unknown(ledger_url: str) -> None:
+    book = Ledger(ledger_url)
     send(book, "inv-dan", "dan", "eve", day(1))
     respond(book, "invitation_ignored", "inv-dan", day(2))
     respond(book, "invitation_marked_unknown", "inv-dan", day(3))
@@ -693,8 +692,8 @@ def test_an_ignored_then_unknown_invitation_counts_once_as_unknown(tmp_path: Pat
     assert (rep.sent, rep.ignored, rep.unknown, rep.pending) == (1, 0, 1, 0)
 
 
-def test_more_idk_reports_never_raise_the_score(tmp_path: Path) -> None:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def test_more_idk_reports_never_raise_the_score(ledger_url: str) -> None:
+    book = Ledger(ledger_url)
     send(book, "inv-fox-0", "fox", "gale", day(0))
     respond(book, "invitation_accepted", "inv-fox-0", day(0.5))
     scores = [status(book, "fox", day(1)).reputation.score]
@@ -707,8 +706,8 @@ def test_more_idk_reports_never_raise_the_score(tmp_path: Path) -> None:
     assert scores[-1] < scores[0]
 
 
-def test_more_acceptances_never_lower_the_score(tmp_path: Path) -> None:
-    book = Ledger(str(tmp_path / "ledger.db"))
+def test_more_acceptances_never_lower_the_score(ledger_url: str) -> None:
+    book = Ledger(ledger_url)
     report(book, "gwen", "skeptic", day(0.5))
     scores = [status(book, "gwen", day(1)).reputation.score]
     for n in range(1, 6):
@@ -784,10 +783,10 @@ def resolve(book: Ledger, appeal: str, outcome: str, at: datetime, note: str) ->
 
 @pytest.mark.parametrize("outcome", ["denied", "granted"])
 def test_an_appeal_open_across_an_escalation_is_told_when_decided(
-    tmp_path: Path, outcome: str
+    ledger_url: str, outcome: str
 ) -> None:
     # Given email required on day 7, an appeal on day 8, and a suspension by day 15
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     for n in range(1, 8):
         report(book, "ines", f"i-guest-{n}", day(n))
     file_appeal(book, "ap-ines", "ines", day(8), "My alumni")
@@ -806,11 +805,11 @@ def test_an_appeal_open_across_an_escalation_is_told_when_decided(
 
 
 def test_an_appeal_left_open_on_an_expired_restriction_is_not_told_for_a_new_one(
-    tmp_path: Path,
+    ledger_url: str,
 ) -> None:
     # Given email required on day 7, appealed on day 30 and expired on day 37 unanswered,
     # and a new restriction by day 60
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     for n in range(1, 8):
         report(book, "carl", f"c-guest-{n}", day(n))
     file_appeal(book, "ap-carl", "carl", day(30), "Colleagues")
@@ -826,9 +825,9 @@ def test_an_appeal_left_open_on_an_expired_restriction_is_not_told_for_a_new_one
     assert fields["appeal"] is None
 
 
-def test_an_appeal_granted_after_the_restriction_expired_did_not_lift_it(tmp_path: Path) -> None:
+def test_an_appeal_granted_after_the_restriction_expired_did_not_lift_it(ledger_url: str) -> None:
     # Given email required from day 7 to day 37, appealed on day 30, granted on day 40
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     for n in range(1, 8):
         report(book, "gail", f"g-guest-{n}", day(n))
     file_appeal(book, "ap-gail", "gail", day(30), "Colleagues")
@@ -844,9 +843,9 @@ def test_an_appeal_granted_after_the_restriction_expired_did_not_lift_it(tmp_pat
     assert "is still open, and a person will reply" in late
 
 
-def test_a_warning_left_by_an_expired_restriction_names_no_policy_field(tmp_path: Path) -> None:
+def test_a_warning_left_by_an_expired_restriction_names_no_policy_field(ledger_url: str) -> None:
     # Given email required on day 7 and five reports on days 32-36, counted when it expires
-    book = Ledger(str(tmp_path / "ledger.db"))
+    book = Ledger(ledger_url)
     for n in [*range(1, 8), *range(32, 37)]:
         report(book, "will", f"w-guest-{n}", day(n))
     found = audit(book, "will", day(38))
