@@ -102,7 +102,7 @@ def send(
     Example:
         invledger send alice bob --message "We met at PyCon"
     """
-    from ledger.application import new_id
+    from ledger.application import command_event, new_id
 
     fields = {
         "type": "invitation_sent",
@@ -113,7 +113,8 @@ def send(
         "recipient_email": email,
         "at": at,
     }
-    result = ledger().record(fields, send_time=True)
+    event = command_event(fields)  # bad input stops here, before a new ledger is made
+    result = ledger().append(event, send_time=True)
     if result.warning:
         click.echo(result.warning, err=True)
     click.echo(result.event.invitation)  # type: ignore[union-attr]
@@ -124,7 +125,9 @@ def _response(event_type: str, verb: str) -> Any:
     @at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(invitation: str, at: datetime | None) -> None:
-        result = ledger().record({"type": event_type, "invitation": invitation, "at": at})
+        # An answer needs its invitation: a ledger that is not there is not made for it.
+        fields = {"type": event_type, "invitation": invitation, "at": at}
+        result = ledger(existing=True).record(fields)
         click.echo(f"{invitation} {verb} (event {result.event.id}, position {result.position})")
 
     return command
@@ -163,7 +166,7 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
     Example:
         invledger appeal alice --statement "These were my classmates"
     """
-    from ledger.application import new_id
+    from ledger.application import command_event, new_id
 
     fields = {
         "type": "appeal_filed",
@@ -172,7 +175,9 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
         "statement": statement,
         "at": at,
     }
-    click.echo(ledger().record(fields).event.appeal)  # type: ignore[union-attr]
+    event = command_event(fields)  # bad input stops here, before any ledger is opened
+    # Only a restricted member may appeal: a ledger that is not there is not made for it.
+    click.echo(ledger(existing=True).append(event).event.appeal)  # type: ignore[union-attr]
 
 
 def _resolution(event_type: str, verb: str) -> Any:
@@ -184,8 +189,11 @@ def _resolution(event_type: str, verb: str) -> Any:
     @at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:
+        from ledger.application import command_event
+
         fields = {"type": event_type, "appeal": appeal, "agent": agent, "note": note, "at": at}
-        result = ledger().record(fields)
+        event = command_event(fields)
+        result = ledger(existing=True).append(event)  # a decision needs its appeal
         click.echo(f"appeal {appeal} {verb} (event {result.event.id}, position {result.position})")
 
     return command

@@ -111,6 +111,8 @@ class HandleType(click.ParamType[str]):
         import re
         import unicodedata
 
+        from ledger.invisible import first_invisible
+
         if not isinstance(value, str) or not re.fullmatch(r"[^\s\x00-\x1f\x7f-\x9f]{1,128}", value):
             self.fail(
                 f"{value!r} is not a handle: 1-128 characters without whitespace, control or "
@@ -122,10 +124,10 @@ class HandleType(click.ParamType[str]):
             for char in value:
                 if unicodedata.category(char) == "Cs":  # a byte of the argument not UTF-8
                     self.fail(f"{value!r} is not a handle: it is not valid UTF-8", param, ctx)
-                if char in "\u115f\u1160\u3164\uffa0\u2800":  # events.BLANK_LETTERS
+                if first_invisible(char):
                     self.fail(
-                        f"{value!r} is not a handle: it contains a character that prints as "
-                        f"blank space (U+{ord(char):04X})",
+                        f"{value!r} is not a handle: it contains a character that prints "
+                        f"nothing or blank (U+{ord(char):04X})",
                         param,
                         ctx,
                     )

@@ -53,6 +53,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def command_event(fields: dict[str, Any]) -> ev.Event:
+    """The event of command-line values, validated (id and time filled in), or BadInput."""
+    fields = {k: v for k, v in fields.items() if v is not None}
+    fields.setdefault("id", new_id())
+    fields.setdefault("at", now())
+    return ev.from_fields(fields)
+
+
 class Ledger:
     def __init__(self, url: str | None = None, store: Store | None = None) -> None:
         self.store = store or open_store(url)
@@ -80,10 +88,7 @@ class Ledger:
 
     def record(self, fields: dict[str, Any], *, send_time: bool = False) -> Appended:
         """Build an event from command-line values (id and time filled in) and append it."""
-        fields = {k: v for k, v in fields.items() if v is not None}
-        fields.setdefault("id", new_id())
-        fields.setdefault("at", now())
-        return self.append(ev.from_fields(fields), send_time=send_time)
+        return self.append(command_event(fields), send_time=send_time)
 
     def import_lines(
         self,

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from ledger.errors import BadInput
+from ledger.invisible import INVISIBLE_IN_HANDLES, first_invisible
 from ledger.moments import TIME_FORM, format_time, in_utc, is_time_text, parse_moment
 from ledger.policy_input import PolicyChange
 
@@ -32,13 +33,13 @@ __all__ = ["format_time"]  # re-exported: part of the event format
 
 # No whitespace, no C0/C1 control characters, no invisible format characters (Unicode
 # category Cf: zero-width space, byte order mark, bidirectional overrides...) and none of
-# the letters that print as blank space (BLANK_LETTERS): a handle is safe to print
-# anywhere and nothing invisible can tell two handles apart. These patterns run in
-# pydantic's Rust regex engine (`\p{Cf}` is its syntax; Python's `re` has no `\p`).
-# Handles are compared as written: a letter composed and the same letter decomposed
-# are two handles (normalizing would cost a Python call per handle on every import).
-BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"  # the Hangul fillers, braille blank
-_HANDLE_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f\p{{Cf}}{BLANK_LETTERS}]+$"
+# the other characters that print nothing or blank space (`ledger.invisible`): a handle
+# is safe to print anywhere, and none of those characters can tell two handles apart.
+# These patterns run in pydantic's Rust regex engine (`\p{Cf}` is its syntax; Python's
+# `re` has no `\p`). Handles are compared as written: a letter composed and the same
+# letter decomposed are two handles (normalizing would cost a Python call per handle on
+# every import).
+_HANDLE_PATTERN = rf"^[^\s\x00-\x1f\x7f-\x9f\p{{Cf}}{INVISIBLE_IN_HANDLES}]+$"
 Handle = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_HANDLE_PATTERN)]
 # Free text keeps newline and tab, nothing else below 0x20 and no C1 controls: no
 # terminal escape sequence can ever be stored. Nor the bidirectional embeddings,
@@ -54,9 +55,19 @@ Text = Annotated[str, StringConstraints(max_length=4000, pattern=_TEXT_PATTERN)]
 
 def _said(value: str) -> str:
     """An appeal's statement says something: support has nothing to review otherwise."""
-    if not value.strip():
+    if not _printed(value):
         raise ValueError("an appeal's statement may not be empty")
     return value
+
+
+def _printed(text: str) -> bool:
+    """Does `text` hold a character that prints (not whitespace, Cf or invisible)?"""
+    import unicodedata  # only an appeal's statement is read this closely
+
+    return any(
+        not char.isspace() and unicodedata.category(char) != "Cf" and not first_invisible(char)
+        for char in text
+    )
 
 
 Statement = Annotated[Text, AfterValidator(_said)]
@@ -372,8 +383,8 @@ def _unprintable(field: str, value: object) -> str:
     for char in text:
         if unicodedata.category(char) == "Cf":
             return f"contains an invisible format character (U+{ord(char):04X})"
-        if char in BLANK_LETTERS:
-            return f"contains a character that prints as blank space (U+{ord(char):04X})"
+        if first_invisible(char):
+            return f"contains a character that prints nothing or blank (U+{ord(char):04X})"
     return "contains whitespace or control characters"
 
 

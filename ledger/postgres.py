@@ -27,7 +27,7 @@ from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
 from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
-from ledger.store import Record, env_seconds
+from ledger.store import Record, env_seconds, shown_url
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
 # Takes the tracking row, creating it if need be (a row not yet there cannot be locked;
@@ -323,21 +323,17 @@ def _connection_options(url: str) -> dict[str, str]:
         raise StorageError(
             f"{shown_url(url)} is not a PostgreSQL URL libpq reads: {reason}"
         ) from None
-    port = options.get("port")
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        raise StorageError(f"{shown_url(url)}: the port {port!r} is not a number from 1 to 65535")
+    for port in options.get("port", "5432").split(","):  # one per host: h1:5432,h2:5433
+        if not (port.isdigit() and 0 < int(port) < 65536):
+            raise StorageError(
+                f"{shown_url(url)}: the port {port!r} is not a number from 1 to 65535"
+            )
+    if "@" in options.get("host", ""):
+        raise StorageError(
+            f"{shown_url(url)}: its host holds an '@' (write an '@' of a user name or "
+            "password as %40)"
+        )
     return options
-
-
-def shown_url(url: str) -> str:
-    """The URL with any password in it replaced by ***, for messages."""
-    scheme, sep, rest = url.partition("://")
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    user_info, at, host = authority.rpartition("@")
-    if not (sep and at and ":" in user_info):
-        return url
-    user = user_info.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{rest[len(authority) :]}"
 
 
 class PostgresStore:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -96,14 +97,41 @@ def open_store(url: str | None = None, existing: bool = False) -> Store:
         return PostgresStore(url)
     if "://" in url and not url.startswith("file:"):  # file: URIs are SQLite's own
         raise StorageError(
-            f"{url}: not a SQLite file path, and invledger's only URLs are postgresql:// ones"
+            f"{shown_url(url)}: not a SQLite file path, and invledger's only URLs are "
+            "postgresql:// ones"
         )
-    if existing and not url.startswith("file:") and not os.path.exists(url):
+    if existing and not os.path.exists(_file_of(url)):
         raise StorageError(
-            f"no ledger at {url}: a query does not create one (is --db right? "
-            "a write or an import creates it)"
+            f"no ledger at {url}: only send, import and policy set create one (is --db right?)"
         )
     return SQLiteStore(url)
+
+
+def _file_of(path: str) -> str:
+    """The file a SQLite path or `file:` URI names (`file:x.db?mode=ro`, `file:///abs/x.db`)."""
+    if not path.startswith("file:"):
+        return path
+    rest = path.removeprefix("file:").split("?", 1)[0].split("#", 1)[0]
+    if rest.startswith("//"):  # file://HOST/path: SQLite takes only an empty host or localhost
+        rest = rest[2:]
+        rest = rest[rest.find("/") :] if "/" in rest else ""
+    return unquote(rest)
+
+
+def shown_url(url: str) -> str:
+    """The URL with any password in it replaced by ***, for messages.
+
+    As libpq reads a URL, the user name and password end at the first `@` unless a `/`
+    comes first; a password may also come as a `password=` option after `?`.
+    """
+    masked = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
+    scheme, sep, rest = masked.partition("://")
+    authority = rest.split("/", 1)[0]
+    user_info, at, host = authority.rpartition("@")
+    if not (sep and at and ":" in user_info):
+        return masked
+    user = user_info.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{rest[len(authority) :]}"
 
 
 def env_seconds(name: str, default: int) -> int:

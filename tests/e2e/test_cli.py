@@ -86,6 +86,7 @@ def test_a_refused_send_exits_1_with_one_error_line_and_no_traceback(invledger: 
 
 
 def test_a_response_to_an_unknown_invitation_exits_1(invledger: Any) -> None:
+    assert invledger("send", "ola", "pim", "--at", "2026-01-01T12:00:00Z").returncode == 0
     done = invledger("accept", "inv-never-sent", "--at", "2026-01-02T12:00:00Z")
 
     assert done.returncode == 1
@@ -162,6 +163,7 @@ def test_a_ledger_in_a_missing_folder_is_bad_input_with_one_error_line(
 
 
 def test_an_appeal_without_a_restriction_exits_1(invledger: Any) -> None:
+    assert invledger("send", "maya", "noor", "--at", "2026-01-01T09:00:00Z").returncode == 0
     done = invledger(
         "appeal", "maya", "--statement", "I did nothing", "--at", "2026-01-01T12:00:00Z"
     )

@@ -202,7 +202,7 @@ def test_replay_until_counts_the_events_dated_until_then(
 
 
 def test_an_import_file_that_starts_with_a_byte_order_mark_imports_whole(
-    ledger_url: str, tmp_path: Path, worked_example_file: Path
+    tmp_path: Path, worked_example_file: Path
 ) -> None:
     plain, marked = tmp_path / "plain.db", tmp_path / "marked.db"
     with_mark = tmp_path / "with-mark.jsonl"
@@ -323,7 +323,8 @@ def invoke_command(db: Path) -> list[str]:
 
 
 def test_the_appeal_refusal_names_the_member_once(ledger_url: str, tmp_path: Path) -> None:
-    done = invoke(ledger_url, "appeal", "maya", "--statement", "why", "--at", day(0))
+    assert invoke(ledger_url, "send", "maya", "noor", "--at", day(0)).returncode == 0
+    done = invoke(ledger_url, "appeal", "maya", "--statement", "why", "--at", day(0.5))
 
     assert done.returncode == 1
     assert one_error_line(done) == (

@@ -309,13 +309,24 @@ def test_an_empty_appeal_stored_before_the_rule_is_still_read_from_the_log() -> 
     assert ev.encode(event) == state
 
 
-@pytest.mark.parametrize("blank", ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"])
-def test_a_handle_holding_a_letter_that_prints_as_blank_is_refused(blank: str) -> None:
+INVISIBLE = ["\u115f", "\u1160", "\u3164", "\uffa0", "\u2800", "\u034f", "\u17b4", "\u180b"]
+INVISIBLE += ["\u180f", "\ufe00", "\ufe0f", "\U000e0100", "\U000e01ef"]
+
+
+@pytest.mark.parametrize("blank", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_a_handle_holding_a_character_that_prints_nothing_is_refused(blank: str) -> None:
     assert refusal(line(recipient=f"jo{blank}nas")) == (
-        f"field 'recipient' contains a character that prints as blank space (U+{ord(blank):04X})"
+        f"field 'recipient' contains a character that prints nothing or blank (U+{ord(blank):04X})"
     )
-    with pytest.raises(BadInput, match="prints as blank space"):
+    with pytest.raises(BadInput, match="prints nothing or blank"):
         ev.from_fields({**INES_TO_JONAS, "at": datetime.now(UTC), "sender": blank})
+
+
+@pytest.mark.parametrize("blank", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_an_appeal_of_only_invisible_characters_says_nothing(blank: str) -> None:
+    assert refusal(json.dumps({**APPEAL, "statement": f" {blank}\u200b "})) == (
+        "field 'statement': an appeal's statement may not be empty"
+    )
 
 
 def test_the_hangul_letters_around_the_fillers_stay_handles() -> None:
