@@ -69,8 +69,8 @@ def cli(ctx: click.Context, db: str) -> None:
 
 
 def ledger(existing: bool = False) -> Ledger:
-    """The ledger --db names; with `existing` (the queries), a SQLite file that is not
-    there is an error rather than created."""
+    """The ledger --db names; with `existing` (every command but send, import and
+    policy set), a SQLite file that is not there is an error rather than created."""
     from ledger.application import Ledger
     from ledger.store import open_store
 

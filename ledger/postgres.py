@@ -319,7 +319,7 @@ def _connection_options(url: str) -> dict[str, str]:
     try:
         options = {key: str(value) for key, value in conninfo_to_dict(url).items()}
     except psycopg.Error as error:
-        reason = " ".join(str(error).split())
+        reason = " ".join(str(error).split()).replace(url, shown_url(url))  # it quotes the URL
         raise StorageError(
             f"{shown_url(url)} is not a PostgreSQL URL libpq reads: {reason}"
         ) from None

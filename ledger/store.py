@@ -84,8 +84,9 @@ def views_behind(store: Store) -> bool:
 def open_store(url: str | None = None, existing: bool = False) -> Store:
     """The store named by a path or a `postgresql://` URL (default: $INVLEDGER_DB, ./invledger.db).
 
-    `existing`: a SQLite file must be there already. A query passes it, so that a
-    mistyped --db is an error instead of an empty ledger (where everyone may invite).
+    `existing`: a SQLite file must be there already. Every command but send, import and
+    policy set passes it, so that a mistyped --db is an error instead of an empty ledger
+    (where everyone may invite).
     """
     if url is None:
         url = os.environ.get("INVLEDGER_DB") or DEFAULT_DB

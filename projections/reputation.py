@@ -3,9 +3,9 @@
 score = floor(100 * (accepted + 1) / (accepted + ignored + 3 * unknown + 2) + 0.5)
 
 (the fraction rounded to the nearest whole number, a half up, as most readers of the
-formula round it: 12.5 is 13). A new member starts at 50. An acceptance moves the score up, an ignore down, an
-IDK report three times as far down as an ignore; withdrawn and pending
-invitations are neutral. The fraction grows with `accepted` and shrinks with
+formula round it: 12.5 is 13). A new member starts at 50. An acceptance moves the
+score up, an ignore down, an IDK report three times as far down as an ignore;
+withdrawn and pending invitations are neutral. The fraction grows with `accepted` and shrinks with
 `unknown`, so more IDK reports never raise the score and more acceptances never
 lower it.
 """
