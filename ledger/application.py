@@ -266,7 +266,8 @@ class Ledger:
                         if rounds is not None and count >= rounds:
                             return
             except PersistenceError as error:
-                raise StorageError(f"lost the subscription to {self.store.url}: {error}") from None
+                reason = " ".join(str(error).split())  # the driver's text runs over lines
+                raise StorageError(f"lost the subscription to {self.store.url}: {reason}") from None
             return
         if on_ready is not None:
             on_ready()

@@ -29,6 +29,7 @@ from ledger.errors import StorageError
 from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
 from ledger.store import Record, env_seconds, shown_url
 
+TOPIC_LIKE = "invledger:%"  # every topic invledger writes (ledger.events.TOPIC_PREFIX)
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
 # Takes the tracking row, creating it if need be (a row not yet there cannot be locked;
 # a second inserter waits for the first to commit, then updates the row it finds).
@@ -339,8 +340,9 @@ def _connection_options(url: str) -> dict[str, str]:
 class PostgresStore:
     """A ledger in a PostgreSQL database named by a `postgresql://user@host:port/db` URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, existing: bool = False) -> None:
         self._url = url
+        self.existing = existing  # a query: a database without a ledger is an error
         self.url = shown_url(url)  # for messages: no password
         options = _connection_options(url)
         host = options.pop("host", "localhost")
@@ -391,12 +393,52 @@ class PostgresStore:
             return f"cannot connect to PostgreSQL at {self.where}: {text}"
         return f"PostgreSQL {self.where}: {text}"
 
+    def _check_no_other_log(self, cursor: Any) -> None:
+        """Before invledger's tables go into a database that has none: refuse a query (no
+        ledger to answer from), and a `stored_events` another application wrote."""
+        cursor.execute("SELECT to_regclass('stored_events')")
+        found = cursor.fetchone()
+        if found is not None and found[0] is not None:
+            self._check_log_is_ours(cursor)
+        if self.existing:
+            raise StorageError(
+                f"no ledger in {self.where}: only send, import and policy set create one "
+                "(is --db right?)"
+            )
+
+    def _check_log_is_ours(self, cursor: Any) -> None:
+        """StorageError unless `stored_events` is one invledger began: text ids and
+        only invledger's topics."""
+        cursor.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = "
+            "'stored_events' AND column_name = 'originator_id' AND table_schema = 'public'"
+        )
+        column = cursor.fetchone()
+        other = None
+        if column is not None and column[0] == "text":
+            # A log invledger began (its tables are made one after the other) holds
+            # only invledger's topics.
+            cursor.execute(
+                "SELECT topic FROM stored_events WHERE topic NOT LIKE %s LIMIT 1",
+                (TOPIC_LIKE,),
+            )
+            other = cursor.fetchone()
+            if other is None:
+                return
+        seen = f" (a {other[0]!r} event)" if other else ""
+        raise StorageError(
+            f"{self.where} holds another application's stored_events{seen}: not an "
+            "invledger ledger; give invledger a database of its own"
+        )
+
     def _create_schema(self) -> None:
         with self.datastore.get_connection() as conn:
             cursor = conn.cursor(row_factory=tuple_row)
             cursor.execute("SELECT to_regclass('inv_meta')")
             found = cursor.fetchone()
             exists = found is not None and found[0] is not None
+            if not exists:
+                self._check_no_other_log(cursor)
             if exists:
                 cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
                 row = cursor.fetchone()

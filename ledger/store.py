@@ -84,9 +84,10 @@ def views_behind(store: Store) -> bool:
 def open_store(url: str | None = None, existing: bool = False) -> Store:
     """The store named by a path or a `postgresql://` URL (default: $INVLEDGER_DB, ./invledger.db).
 
-    `existing`: a SQLite file must be there already. Every command but send, import and
-    policy set passes it, so that a mistyped --db is an error instead of an empty ledger
-    (where everyone may invite).
+    `existing`: the ledger must be there already (a SQLite file; invledger's tables in a
+    PostgreSQL database). Every command but send, import and policy set passes it, so
+    that a mistyped --db is an error instead of an empty ledger (where everyone may
+    invite).
     """
     if url is None:
         url = os.environ.get("INVLEDGER_DB") or DEFAULT_DB
@@ -95,7 +96,7 @@ def open_store(url: str | None = None, existing: bool = False) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from ledger.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, existing)
     if "://" in url and not url.startswith("file:"):  # file: URIs are SQLite's own
         raise StorageError(
             f"{shown_url(url)}: not a SQLite file path, and invledger's only URLs are "

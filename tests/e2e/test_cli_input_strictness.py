@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 Invledger = Callable[..., subprocess.CompletedProcess[Any]]
@@ -27,10 +26,10 @@ def error_line(done: subprocess.CompletedProcess[Any]) -> str:
 
 
 def stored(invledger_on: Invledger, db: str) -> list[dict[str, Any]]:
-    """The ledger's events; none when no command has created its SQLite file yet."""
-    if not db.startswith("postgresql://") and not Path(db).exists():
-        return []
+    """The ledger's events; none when no command has created the ledger yet."""
     done = invledger_on(db, "export")
+    if done.returncode == 2 and "Error: no ledger " in done.stderr:
+        return []
     assert done.returncode == 0, done.stderr
     return [json.loads(row) for row in done.stdout.splitlines()]
 

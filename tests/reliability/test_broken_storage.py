@@ -345,3 +345,44 @@ def test_postgres_url_options_reach_the_server(postgres_url: str) -> None:
     assert b"read-only transaction" in write.stderr
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT count(*) FROM stored_events").fetchone() == (1,)
+
+
+def _tables(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_a_query_on_a_postgres_database_without_a_ledger_makes_none(postgres_url: str) -> None:
+    for args in (READ, ("check", "alice", "bob"), ("export",)):
+        done = cli(postgres_url, *args)
+
+        assert_clean_failure(done, 2, f"{args} on an empty database")
+        assert b"no ledger in 127.0.0.1:5432/" in done.stderr
+    assert _tables(postgres_url) == []
+
+
+@pytest.mark.parametrize("originator", ["uuid", "text"])
+def test_postgres_database_of_another_eventsourcing_application(
+    postgres_url: str, originator: str
+) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute(
+            f"CREATE TABLE stored_events (originator_id {originator} NOT NULL, "
+            "originator_version bigint NOT NULL, topic text, state bytea, "
+            "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))"
+        )
+        conn.execute(
+            "INSERT INTO stored_events VALUES "
+            "('6f1b1c0e-0000-0000-0000-000000000001', 1, 'shop.domain:Order.Created', '{}')"
+        )
+    for done in run_both(postgres_url):
+        assert_clean_failure(done, 2, f"{done.args} on another application's database")
+        assert b"another application's stored_events" in done.stderr
+    assert _tables(postgres_url) == ["stored_events"]
