@@ -28,10 +28,10 @@ def _finite(value: float) -> float:
     return value
 
 
-def _ledger(existing: bool = False) -> Any:
+def _ledger(create: bool = False) -> Any:
     from cli.main import ledger
 
-    return ledger(existing)
+    return ledger(create)
 
 
 @click.command("import")
@@ -52,7 +52,7 @@ def import_(file: IO[bytes]) -> None:
 
     total = _size(file)
     bar = ProgressLine("importing", unit="lines")
-    book = _ledger()
+    book = _ledger(create=True)
     committed = [0]  # lines read when the latest batch was committed
 
     def progress(lines: int, read: int) -> None:
@@ -117,7 +117,7 @@ def export(since: int) -> None:
     """
     from projections.rebuild import last_position
 
-    book = _ledger(existing=True)
+    book = _ledger()
     bar = ProgressLine("exporting", max(last_position(book.store) - since, 0))
     out = sys.stdout.buffer
     book.export(out, since, bar.advance)
@@ -165,7 +165,7 @@ def replay(
             "--check compares a rebuild of the whole log with the stored views: "
             "it cannot be combined with --until or --policy"
         )
-    book = _ledger(existing=True)
+    book = _ledger()
     store = book.store
     total = rebuild.last_position(store)
     if policy_file is not None:
@@ -399,7 +399,7 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
     """
     from projections.history import policy_at
 
-    book = _ledger(existing=True)
+    book = _ledger()
     book.ensure_current()
     with book.store.read() as tx:
         current = policy_at(tx, moment_or_now(at))
@@ -423,7 +423,7 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
         restrict_at = 5
     """
     change = _read_policy(file)
-    result = _ledger().record(
+    result = _ledger(create=True).record(
         {"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at}
     )
     click.echo(f"policy version {change.version} in force from {render.when(result.event.at)}")
@@ -639,7 +639,7 @@ def follow(poll: float, rounds: int | None) -> None:
     Example:
         invledger --db postgresql://postgres@127.0.0.1:5432/ledger follow
     """
-    book = _ledger(existing=True)
+    book = _ledger()
     total = [0]
 
     def applied(count: int) -> None:

@@ -68,13 +68,14 @@ def cli(ctx: click.Context, db: str) -> None:
     ctx.obj = db
 
 
-def ledger(existing: bool = False) -> Ledger:
-    """The ledger --db names; with `existing` (every command but send, import and
-    policy set), a SQLite file that is not there is an error rather than created."""
+def ledger(create: bool = False) -> Ledger:
+    """The ledger --db names. A ledger that is not there is an error, unless `create`
+    (send, import and policy set): a mistyped --db must not become an empty ledger."""
     from ledger.application import Ledger
     from ledger.store import open_store
 
-    return Ledger(store=open_store(click.get_current_context().find_root().obj, existing))
+    root = click.get_current_context().find_root().obj
+    return Ledger(store=open_store(root, existing=not create))
 
 
 # Recording facts ---------------------------------------------------------------------
@@ -114,7 +115,7 @@ def send(
         "at": at,
     }
     event = command_event(fields)  # bad input stops here, before a new ledger is made
-    result = ledger().append(event, send_time=True)
+    result = ledger(create=True).append(event, send_time=True)
     if result.warning:
         click.echo(result.warning, err=True)
     click.echo(result.event.invitation)  # type: ignore[union-attr]
@@ -125,9 +126,7 @@ def _response(event_type: str, verb: str) -> Any:
     @at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(invitation: str, at: datetime | None) -> None:
-        # An answer needs its invitation: a ledger that is not there is not made for it.
-        fields = {"type": event_type, "invitation": invitation, "at": at}
-        result = ledger(existing=True).record(fields)
+        result = ledger().record({"type": event_type, "invitation": invitation, "at": at})
         click.echo(f"{invitation} {verb} (event {result.event.id}, position {result.position})")
 
     return command
@@ -166,7 +165,7 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
     Example:
         invledger appeal alice --statement "These were my classmates"
     """
-    from ledger.application import command_event, new_id
+    from ledger.application import new_id
 
     fields = {
         "type": "appeal_filed",
@@ -175,9 +174,7 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
         "statement": statement,
         "at": at,
     }
-    event = command_event(fields)  # bad input stops here, before any ledger is opened
-    # Only a restricted member may appeal: a ledger that is not there is not made for it.
-    click.echo(ledger(existing=True).append(event).event.appeal)  # type: ignore[union-attr]
+    click.echo(ledger().record(fields).event.appeal)  # type: ignore[union-attr]
 
 
 def _resolution(event_type: str, verb: str) -> Any:
@@ -189,11 +186,8 @@ def _resolution(event_type: str, verb: str) -> Any:
     @at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:
-        from ledger.application import command_event
-
         fields = {"type": event_type, "appeal": appeal, "agent": agent, "note": note, "at": at}
-        event = command_event(fields)
-        result = ledger(existing=True).append(event)  # a decision needs its appeal
+        result = ledger().record(fields)
         click.echo(f"appeal {appeal} {verb} (event {result.event.id}, position {result.position})")
 
     return command
@@ -393,7 +387,7 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
         raise click.BadParameter(
             f"unknown type {event_type!r}; one of: {', '.join(EVENT_TYPES)}", param_hint="--type"
         )
-    rows = ledger(existing=True).events(member, event_type, since)
+    rows = ledger().events(member, event_type, since)
     if as_json:
         # Streamed, one event per line inside the document: the log may be long.
         click.echo('{"events": [')

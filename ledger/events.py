@@ -28,6 +28,7 @@ from ledger.errors import BadInput
 from ledger.invisible import INVISIBLE_IN_HANDLES, first_invisible
 from ledger.moments import TIME_FORM, format_time, in_utc, is_time_text, parse_moment
 from ledger.policy_input import PolicyChange
+from ledger.schema import TOPIC_PREFIX
 
 __all__ = ["format_time"]  # re-exported: part of the event format
 
@@ -219,7 +220,6 @@ _MODELS: dict[str, type[_Event]] = {
         PolicyChanged,
     )
 }
-TOPIC_PREFIX = "invledger:"
 MAX_LINE_BYTES = 64 * 1024
 # A UTF-8 byte order mark: some editors start a file with it. It is skipped there.
 UTF8_BOM = b"\xef\xbb\xbf"

@@ -26,10 +26,15 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
 from ledger.errors import StorageError
-from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
+from ledger.schema import (
+    SCHEMA_VERSION,
+    STATEMENTS,
+    TOPIC_PREFIX,
+    VIEWS_TRACKING_KEY,
+    upgrade_statements,
+)
 from ledger.store import Record, env_seconds, shown_url
 
-TOPIC_LIKE = "invledger:%"  # every topic invledger writes (ledger.events.TOPIC_PREFIX)
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
 # Takes the tracking row, creating it if need be (a row not yet there cannot be locked;
 # a second inserter waits for the first to commit, then updates the row it finds).
@@ -420,7 +425,7 @@ class PostgresStore:
             # only invledger's topics.
             cursor.execute(
                 "SELECT topic FROM stored_events WHERE topic NOT LIKE %s LIMIT 1",
-                (TOPIC_LIKE,),
+                (TOPIC_PREFIX + "%",),
             )
             other = cursor.fetchone()
             if other is None:

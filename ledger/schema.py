@@ -19,6 +19,8 @@ import re
 # 4: a connection is recorded on the pair row of the accepted invitation's direction
 #    only (it was written on both): the rules read both directions.
 SCHEMA_VERSION = 4
+# Every stored event's topic starts with it (the library's `topic` column).
+TOPIC_PREFIX = "invledger:"
 VIEWS_TRACKING_KEY = "views"
 
 # Tables in the order a rebuild clears them.

@@ -46,6 +46,7 @@ except ImportError:  # Windows: no scratch folder is swept
 
 from ledger import events as ev
 from ledger.moments import from_us, to_us
+from ledger.schema import TOPIC_PREFIX
 from ledger.store import SQLiteTx, Tx, WorkingFilesGone, read_only_uri
 from projections import standing as rules
 from projections.views import Views, missing
@@ -60,7 +61,7 @@ RANGE = 500_000
 # Below this many events behind, the event-by-event path is cheaper than the setup.
 WORTH_IT = 2_000
 
-_PREFIX = "invledger:"
+_PREFIX = TOPIC_PREFIX  # the topics of the events the SQL reads
 _SENT = _PREFIX + "invitation_sent"
 _RESPONSES = {
     _PREFIX + "invitation_accepted": "accepted",

@@ -268,10 +268,9 @@ def test_a_policy_file_holding_a_json_array_says_a_policy_is_an_object(
     policy = tmp_path / "policy.json"
     policy.write_text("[1]")
 
-    ledger = ledger_url
-    assert invoke(ledger, "send", "ana", "bo").returncode == 0
+    assert invoke(ledger_url, "send", "ana", "bo").returncode == 0
 
-    done = invoke(ledger, "replay", "--policy", str(policy))
+    done = invoke(ledger_url, "replay", "--policy", str(policy))
 
     assert done.returncode == 2
     assert "a policy is a JSON object or a TOML table" in one_error_line(done)
