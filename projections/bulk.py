@@ -61,17 +61,17 @@ RANGE = 500_000
 # Below this many events behind, the event-by-event path is cheaper than the setup.
 WORTH_IT = 2_000
 
-_PREFIX = TOPIC_PREFIX  # the topics of the events the SQL reads
-_SENT = _PREFIX + "invitation_sent"
+_SENT = TOPIC_PREFIX + "invitation_sent"
 _RESPONSES = {
-    _PREFIX + "invitation_accepted": "accepted",
-    _PREFIX + "invitation_ignored": "ignored",
-    _PREFIX + "invitation_marked_unknown": "unknown",
-    _PREFIX + "invitation_withdrawn": "withdrawn",
+    TOPIC_PREFIX + "invitation_accepted": "accepted",
+    TOPIC_PREFIX + "invitation_ignored": "ignored",
+    TOPIC_PREFIX + "invitation_marked_unknown": "unknown",
+    TOPIC_PREFIX + "invitation_withdrawn": "withdrawn",
 }
 # Appeals and policy changes: few, and decoded in full for the standing rules.
 _DECODED = tuple(
-    _PREFIX + name for name in ("appeal_filed", "appeal_granted", "appeal_denied", "policy_changed")
+    TOPIC_PREFIX + name
+    for name in ("appeal_filed", "appeal_granted", "appeal_denied", "policy_changed")
 )
 
 
@@ -496,7 +496,7 @@ def _extract_responses(tx: Tx, after: int, last: int, log: str, until: datetime 
     status = "CASE topic " + " ".join(f"WHEN '{t}' THEN '{s}'" for t, s in _RESPONSES.items())
     tx.run(
         f"INSERT INTO inv_r_resp SELECT rowid, {_field('invitation')}, originator_id, {_field('at')}, "
-        f"{status} END, substr(topic, {len(_PREFIX) + 1}) FROM {log} "
+        f"{status} END, substr(topic, {len(TOPIC_PREFIX) + 1}) FROM {log} "
         f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(_RESPONSES))}) "
         f"{_dated(until)}",
         (after, last, *_RESPONSES),
