@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -48,11 +49,12 @@ def import_(file: IO[bytes]) -> None:
         invledger simulate --members 1000 --invitations 10000 --seed 1 > history.jsonl
         invledger import history.jsonl
     """
+    from cli.main import creating_ledger
+    from ledger.application import IMPORT_BATCH
     from ledger.errors import ImportStopped, StorageError
 
     total = _size(file)
     bar = ProgressLine("importing", unit="lines")
-    book = _ledger(create=True)
     committed = [0]  # lines read when the latest batch was committed
 
     def progress(lines: int, read: int) -> None:
@@ -60,7 +62,11 @@ def import_(file: IO[bytes]) -> None:
         bar.update(lines, read / total if total else None)
 
     try:
-        result = book.import_lines(file, progress)
+        # Where there is no ledger yet, the first lines are tried on an empty one first:
+        # if none of them could be stored, the import fails without creating the ledger.
+        first = list(itertools.islice(file, IMPORT_BATCH))
+        book = creating_ledger(lambda empty: _try_first_lines(empty, first))
+        result = book.import_lines(itertools.chain(first, file), progress)
     except KeyboardInterrupt:
         bar.finish()
         click.echo(
@@ -93,6 +99,17 @@ def import_(file: IO[bytes]) -> None:
         f"imported {result.imported:,} events, skipped {result.skipped:,} already in the ledger "
         f"({elapsed:.1f}s, {rate:,.0f} events/s)"
     )
+
+
+def _try_first_lines(empty: Any, first: list[bytes]) -> None:
+    """Raise the failure of an import's first lines on an empty ledger if it stores none."""
+    from ledger.errors import ImportStopped
+
+    try:
+        empty.import_lines(first)
+    except ImportStopped as stopped:
+        if not stopped.imported:
+            raise
 
 
 def _size(file: IO[bytes]) -> int | None:
@@ -422,10 +439,14 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
         version = 2
         restrict_at = 5
     """
+    from cli.main import creating_ledger
+    from ledger.application import command_event
+
     change = _read_policy(file)
-    result = _ledger(create=True).record(
+    event = command_event(
         {"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at}
     )
+    result = creating_ledger(lambda empty: empty.append(event)).append(event)
     click.echo(f"policy version {change.version} in force from {render.when(result.event.at)}")
 
 

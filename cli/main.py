@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -78,6 +79,34 @@ def ledger(create: bool = False) -> Ledger:
     return Ledger(store=open_store(root, existing=not create))
 
 
+def creating_ledger(trial: Callable[[Ledger], object]) -> Ledger:
+    """The ledger --db names, for a command that may create it (send, import, policy set).
+
+    Where there is no ledger yet, `trial` first runs the command on an empty ledger in a
+    temporary folder and raises what refuses it there. A refused command then leaves no
+    empty ledger behind, which the next command with the same mistyped --db would take
+    for a real one. If the trial passes, the ledger is created and returned.
+    """
+    import os
+    import tempfile
+
+    from ledger.application import Ledger
+    from ledger.errors import NoLedger
+    from ledger.store import SQLiteStore
+
+    try:
+        return ledger()
+    except NoLedger:
+        pass
+    with tempfile.TemporaryDirectory(prefix="invledger-trial-") as folder:
+        empty = Ledger(store=SQLiteStore(os.path.join(folder, "empty.db")))
+        try:
+            trial(empty)
+        finally:
+            empty.close()
+    return ledger(create=True)
+
+
 # Recording facts ---------------------------------------------------------------------
 
 
@@ -115,7 +144,8 @@ def send(
         "at": at,
     }
     event = command_event(fields)  # bad input stops here, before a new ledger is made
-    result = ledger(create=True).append(event, send_time=True)
+    book = creating_ledger(lambda empty: empty.append(event, send_time=True))
+    result = book.append(event, send_time=True)
     if result.warning:
         click.echo(result.warning, err=True)
     click.echo(result.event.invitation)  # type: ignore[union-attr]

@@ -44,3 +44,7 @@ class StorageError(LedgerError):
     """The database cannot be opened or used: missing, unreadable, not a ledger, locked."""
 
     exit_code = 2
+
+
+class NoLedger(StorageError):
+    """The --db names no ledger yet: no SQLite file, or no invledger tables in the database."""

@@ -25,7 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
-from ledger.errors import StorageError
+from ledger.errors import NoLedger, StorageError
 from ledger.schema import (
     SCHEMA_VERSION,
     STATEMENTS,
@@ -406,7 +406,7 @@ class PostgresStore:
         if found is not None and found[0] is not None:
             self._check_log_is_ours(cursor)
         if self.existing:
-            raise StorageError(
+            raise NoLedger(
                 f"no ledger in {self.where}: only send, import and policy set create one "
                 "(is --db right?)"
             )

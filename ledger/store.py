@@ -24,7 +24,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger import sqlite_memory
-from ledger.errors import StorageError
+from ledger.errors import NoLedger, StorageError
 from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
 
 DEFAULT_DB = "invledger.db"
@@ -103,7 +103,7 @@ def open_store(url: str | None = None, existing: bool = False) -> Store:
             "postgresql:// ones"
         )
     if existing and not os.path.exists(_file_of(url)):
-        raise StorageError(
+        raise NoLedger(
             f"no ledger at {url}: only send, import and policy set create one (is --db right?)"
         )
     return SQLiteStore(url)

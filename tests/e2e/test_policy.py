@@ -62,6 +62,7 @@ def test_a_toml_policy_change_applies_to_later_reports(invledger: Any, tmp_path:
 def test_a_json_policy_whose_version_does_not_grow_is_refused_by_the_rule(
     invledger: Any, tmp_path: Path
 ) -> None:
+    assert invledger("import", "-", stdin="").returncode == 0  # an empty ledger
     same = write(tmp_path, "same.json", json.dumps({"version": 1, "warn_at": 4}))
 
     done = invledger("policy", "set", same)

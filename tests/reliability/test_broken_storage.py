@@ -11,6 +11,7 @@ and its folder before and after.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import sqlite3
@@ -194,6 +195,76 @@ def test_a_send_creates_the_ledger_once_its_input_is_valid(tmp_path: Path) -> No
 
     assert made.returncode == 0, made.stderr
     assert cli(tmp_path / "new.db", *READ).returncode == 0
+
+
+REFUSED_ON_A_NEW_LEDGER = [
+    pytest.param(("send", "alice", "alice", "--at", AT), 1, "self-invitation", id="send"),
+    pytest.param(("policy", "set", "{policy}"), 1, "policy-version", id="policy set"),
+    pytest.param(("import", "{bad}"), 2, "line 1: not valid JSON", id="import bad line"),
+    pytest.param(("import", "{unknown}"), 2, "line 2: no invitation", id="import rule"),
+]
+
+
+def _new_ledger_inputs(folder: Path) -> dict[str, str]:
+    inputs = folder / "inputs"
+    inputs.mkdir()
+    (inputs / "policy.toml").write_text("version = 1\nrestrict_at = 6\n")
+    (inputs / "bad.jsonl").write_text("garbage\n")
+    answer = {"id": "e1", "type": "invitation_accepted", "at": AT, "invitation": "nope"}
+    (inputs / "unknown.jsonl").write_text("\n" + json.dumps(answer) + "\n")
+    return {
+        name: str(inputs / f"{name}.{ext}")
+        for name, ext in (("policy", "toml"), ("bad", "jsonl"), ("unknown", "jsonl"))
+    }
+
+
+@pytest.mark.parametrize(("args", "code", "says"), REFUSED_ON_A_NEW_LEDGER)
+def test_a_refused_command_leaves_no_new_ledger_behind(
+    tmp_path: Path, args: tuple[str, ...], code: int, says: str
+) -> None:
+    """Else the next command with the same mistyped --db would find an empty ledger."""
+    inputs = _new_ledger_inputs(tmp_path)
+    typo = tmp_path / "ledgr.db"
+
+    done = cli(typo, *(arg.format(**inputs) for arg in args))
+
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inputs"]
+    assert cli(typo, *READ).returncode == 2
+
+
+def test_an_import_that_stores_lines_before_its_bad_one_creates_the_ledger(
+    tmp_path: Path,
+) -> None:
+    lines = tmp_path / "events.jsonl"
+    sent = {"id": "e1", "type": "invitation_sent", "at": AT, "invitation": "i1"}
+    sent |= {"sender": "alice", "recipient": "bob"}
+    lines.write_text(json.dumps(sent) + "\ngarbage\n")
+    db = tmp_path / "new.db"
+
+    done = cli(db, "import", str(lines))
+
+    assert done.returncode == 2 and "line 2" in done.stderr.decode()
+    events = cli(db, "events", "--json")
+    assert events.returncode == 0, events.stderr
+    assert b'"i1"' in events.stdout
+
+
+def test_a_refused_send_leaves_no_tables_in_a_new_postgres_database(postgres_url: str) -> None:
+    import psycopg
+
+    done = cli(postgres_url, "send", "alice", "alice", "--at", AT)
+
+    assert done.returncode == 1 and "self-invitation" in done.stderr.decode()
+    with psycopg.connect(postgres_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchone()
+    assert tables == (0,)
+    made = cli(postgres_url, *WRITE)
+    assert made.returncode == 0, made.stderr
+    assert cli(postgres_url, *READ).returncode == 0
 
 
 def test_directory_given_as_database(tmp_path: Path) -> None:
