@@ -106,6 +106,17 @@ STATEMENTS = (
 )
 
 
+def create_statements(sqlite: bool) -> list[str]:
+    """STATEMENTS as a backend runs them: on SQLite every table is WITHOUT ROWID (each has
+    a primary key)."""
+    return [
+        f"{statement} WITHOUT ROWID"
+        if sqlite and statement.startswith("CREATE TABLE")
+        else statement
+        for statement in STATEMENTS
+    ]
+
+
 def columns(table: str) -> tuple[str, ...]:
     """The columns of one of the tables above, in their order."""
     for statement in STATEMENTS:

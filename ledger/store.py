@@ -25,7 +25,12 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger import sqlite_memory
 from ledger.errors import NoLedger, StorageError
-from ledger.schema import SCHEMA_VERSION, STATEMENTS, VIEWS_TRACKING_KEY, upgrade_statements
+from ledger.schema import (
+    SCHEMA_VERSION,
+    VIEWS_TRACKING_KEY,
+    create_statements,
+    upgrade_statements,
+)
 
 DEFAULT_DB = "invledger.db"
 # A stored event as the library's table holds it: originator id (the event id),
@@ -280,9 +285,7 @@ class SQLiteStore:
         try:
             for statement in self.recorder.create_table_statements:
                 conn.execute(statement)
-            for statement in STATEMENTS:
-                if statement.startswith("CREATE TABLE"):
-                    statement += " WITHOUT ROWID"  # every table has a primary key
+            for statement in create_statements(sqlite=True):
                 conn.execute(statement)
             conn.execute(
                 "INSERT OR IGNORE INTO inv_meta VALUES ('schema_version', ?)",

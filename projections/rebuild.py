@@ -61,6 +61,8 @@ def clear(store: Store) -> None:
             (secure,) = tx.one("PRAGMA secure_delete") or (1,)
             tx.run("PRAGMA secure_delete = OFF")
         try:
+            for statement in schema.create_statements(sqlite):  # a table dropped by hand
+                tx.run(statement)
             for table in VIEW_TABLES:
                 tx.run(f"DELETE FROM {table}")
             tx.run("DELETE FROM inv_tracking")

@@ -179,6 +179,36 @@ def test_replay_check_with_until_or_policy_is_refused_not_ignored(
     assert done.stdout == ""
 
 
+def _drop(db: str, table: str) -> None:
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            conn.execute(f"DROP TABLE {table}")
+    else:
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"DROP TABLE {table}")
+        conn.close()
+
+
+def test_replay_brings_back_a_view_table_dropped_by_hand(
+    db: str, worked_example_file: Path
+) -> None:
+    assert invoke(db, "import", str(worked_example_file)).returncode == 0
+    before = json.loads(invoke(db, "replay", "--json").stdout)["fingerprints"]
+    _drop(db, "inv_standing")
+
+    broken = invoke(db, "status", "bea")
+    assert broken.returncode == 2 and "inv_standing" in one_error_line(broken)
+
+    done = invoke(db, "replay", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["fingerprints"] == before
+    assert invoke(db, "replay", "--check").returncode == 0
+    assert invoke(db, "status", "bea").returncode == 0
+
+
 def test_replay_until_counts_the_events_dated_until_then(
     db: str, tmp_path: Path, worked_example_file: Path
 ) -> None:
