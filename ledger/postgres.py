@@ -382,10 +382,12 @@ class PostgresStore:
                 raise StorageError(f"{self.url}: options after '?' cannot be passed on")
             self.recorder = PostgresApplicationRecorder(self.datastore)
             self._create_schema()
-        except StorageError:
+        except BaseException as error:
+            if hasattr(self, "datastore"):  # its pool holds a connection
+                self.datastore.close()
+            if isinstance(error, (psycopg.Error, PersistenceError, OSError)):
+                raise StorageError(self._reason(error)) from None
             raise
-        except (psycopg.Error, PersistenceError, OSError) as error:
-            raise StorageError(self._reason(error)) from None
 
     def _reason(self, error: BaseException) -> str:
         text = " ".join(str(error).split()) or type(error).__name__
