@@ -29,10 +29,10 @@ def _finite(value: float) -> float:
     return value
 
 
-def _ledger(create: bool = False) -> Any:
+def _ledger() -> Any:
     from cli.main import ledger
 
-    return ledger(create)
+    return ledger()
 
 
 @click.command("import")
@@ -50,7 +50,6 @@ def import_(file: IO[bytes]) -> None:
         invledger import history.jsonl
     """
     from cli.main import creating_ledger
-    from ledger.application import IMPORT_BATCH
     from ledger.errors import ImportStopped, StorageError
 
     total = _size(file)
@@ -62,10 +61,10 @@ def import_(file: IO[bytes]) -> None:
         bar.update(lines, read / total if total else None)
 
     try:
-        # Where there is no ledger yet, the first lines are tried on an empty one first:
-        # if none of them could be stored, the import fails without creating the ledger.
-        first = list(itertools.islice(file, IMPORT_BATCH))
-        book = creating_ledger(lambda empty: _try_first_lines(empty, first))
+        # Where there is no ledger yet, the first event is tried on an empty one first:
+        # if it cannot be stored, nothing can, and no ledger is created.
+        first = _up_to_first_event(file)
+        book = creating_ledger(lambda empty: empty.import_lines(first))
         result = book.import_lines(itertools.chain(first, file), progress)
     except KeyboardInterrupt:
         bar.finish()
@@ -101,15 +100,17 @@ def import_(file: IO[bytes]) -> None:
     )
 
 
-def _try_first_lines(empty: Any, first: list[bytes]) -> None:
-    """Raise the failure of an import's first lines on an empty ledger if it stores none."""
-    from ledger.errors import ImportStopped
+def _up_to_first_event(file: IO[bytes]) -> list[bytes]:
+    """The lines of an import up to its first one that is not blank (as `import_lines`
+    reads them: a byte order mark starting the file is no content)."""
+    from ledger.events import UTF8_BOM
 
-    try:
-        empty.import_lines(first)
-    except ImportStopped as stopped:
-        if not stopped.imported:
-            raise
+    lines: list[bytes] = []
+    for raw in file:
+        lines.append(raw)
+        if (raw.removeprefix(UTF8_BOM) if len(lines) == 1 else raw).strip():
+            break
+    return lines
 
 
 def _size(file: IO[bytes]) -> int | None:

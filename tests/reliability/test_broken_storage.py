@@ -202,6 +202,7 @@ REFUSED_ON_A_NEW_LEDGER = [
     pytest.param(("policy", "set", "{policy}"), 1, "policy-version", id="policy set"),
     pytest.param(("import", "{bad}"), 2, "line 1: not valid JSON", id="import bad line"),
     pytest.param(("import", "{unknown}"), 2, "line 2: no invitation", id="import rule"),
+    pytest.param(("import", "{marked}"), 2, "line 2: not valid JSON", id="import after BOM"),
 ]
 
 
@@ -210,11 +211,17 @@ def _new_ledger_inputs(folder: Path) -> dict[str, str]:
     inputs.mkdir()
     (inputs / "policy.toml").write_text("version = 1\nrestrict_at = 6\n")
     (inputs / "bad.jsonl").write_text("garbage\n")
+    (inputs / "marked.jsonl").write_bytes(b"\xef\xbb\xbf\ngarbage\n")  # a blank first line
     answer = {"id": "e1", "type": "invitation_accepted", "at": AT, "invitation": "nope"}
     (inputs / "unknown.jsonl").write_text("\n" + json.dumps(answer) + "\n")
     return {
         name: str(inputs / f"{name}.{ext}")
-        for name, ext in (("policy", "toml"), ("bad", "jsonl"), ("unknown", "jsonl"))
+        for name, ext in (
+            ("policy", "toml"),
+            ("bad", "jsonl"),
+            ("unknown", "jsonl"),
+            ("marked", "jsonl"),
+        )
     }
 
 
