@@ -31,6 +31,8 @@ from ledger.schema import (
     STATEMENTS,
     TOPIC_PREFIX,
     VIEWS_TRACKING_KEY,
+    missing_view_reason,
+    missing_view_table,
     upgrade_statements,
 )
 from ledger.store import Record, env_seconds, shown_url
@@ -398,6 +400,8 @@ class PostgresStore:
             except psycopg.Error as direct:
                 text = " ".join(str(direct).split())
             return f"cannot connect to PostgreSQL at {self.where}: {text}"
+        if table := missing_view_table(text):
+            return missing_view_reason(f"PostgreSQL {self.where}", table)
         return f"PostgreSQL {self.where}: {text}"
 
     def _check_no_other_log(self, cursor: Any) -> None:

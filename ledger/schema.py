@@ -142,3 +142,25 @@ def upgrade_statements(version: int) -> list[str]:
         "DELETE FROM inv_meta WHERE key = 'latest_at_us'",
         f"UPDATE inv_meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'",
     ]
+
+
+# How SQLite and PostgreSQL name a table that is not there.
+_MISSING_TABLE = re.compile(r'no such table: (?:main\.)?(\w+)|relation "(\w+)" does not exist')
+
+
+def missing_view_table(error_text: str) -> str | None:
+    """The view table (or the views' tracking) that a storage error says is missing.
+
+    Those hold nothing the log does not, and `replay` creates them again; any other
+    missing table (the log itself, the ledger's metadata) is not one of them.
+    """
+    found = _MISSING_TABLE.search(error_text)
+    table = found and (found.group(1) or found.group(2))
+    return table if table in (*VIEW_TABLES, "inv_tracking") else None
+
+
+def missing_view_reason(where: str, table: str) -> str:
+    return (
+        f"{where}: the view table {table} is missing: run `invledger replay` to create it "
+        "again and rebuild the views from the log"
+    )

@@ -29,6 +29,8 @@ from ledger.schema import (
     SCHEMA_VERSION,
     VIEWS_TRACKING_KEY,
     create_statements,
+    missing_view_reason,
+    missing_view_table,
     upgrade_statements,
 )
 
@@ -463,6 +465,8 @@ def _sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
 
 def _sqlite_reason(path: str, error: BaseException) -> str:
     text = str(error)
+    if table := missing_view_table(text):
+        return missing_view_reason(path, table)
     if "locked" in text or "busy" in text:
         return f"{path} is locked by another writer; waited and gave up (retry later)"
     if "readonly" in text or "read-only" in text:

@@ -199,7 +199,9 @@ def test_replay_brings_back_a_view_table_dropped_by_hand(
     _drop(db, "inv_standing")
 
     broken = invoke(db, "status", "bea")
-    assert broken.returncode == 2 and "inv_standing" in one_error_line(broken)
+    assert broken.returncode == 2
+    assert "view table inv_standing is missing" in one_error_line(broken)
+    assert "run `invledger replay`" in one_error_line(broken)
 
     done = invoke(db, "replay", "--json")
 
