@@ -752,3 +752,18 @@ def test_demo_replaces_a_link_at_its_history_path_and_not_what_it_points_to(
     assert done.returncode == 0, done.stderr
     assert precious.read_text() == "keep me\n"
     assert not history.is_symlink()
+
+
+def test_an_import_of_no_events_into_a_ledger_changes_nothing(
+    db: str, tmp_path: Path, worked_example_file: Path
+) -> None:
+    assert invoke(db, "import", str(worked_example_file)).returncode == 0
+    before = invoke(db, "export").stdout
+    blank = tmp_path / "blank.jsonl"
+    blank.write_bytes(b"\n\n")
+
+    done = invoke(db, "import", str(blank))
+
+    assert done.returncode == 0, done.stderr
+    assert "imported 0 events, skipped 0" in done.stdout
+    assert invoke(db, "export").stdout == before

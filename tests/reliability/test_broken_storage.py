@@ -241,6 +241,18 @@ def test_a_refused_command_leaves_no_new_ledger_behind(
     assert cli(typo, *READ).returncode == 2
 
 
+def test_an_import_of_no_events_creates_an_empty_ledger(tmp_path: Path) -> None:
+    """The way to make a ledger without an event (the export of an empty one is empty)."""
+    db = tmp_path / "new.db"
+
+    done = cli(db, "import", "-", stdin=b"")
+
+    assert done.returncode == 0, done.stderr
+    events = cli(db, "events", "--json")
+    assert events.returncode == 0, events.stderr
+    assert json.loads(events.stdout) == {"events": []}
+
+
 def test_an_import_that_stores_lines_before_its_bad_one_creates_the_ledger(
     tmp_path: Path,
 ) -> None:
