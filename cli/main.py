@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import click
 
 from cli import render
-from cli.options import HANDLE, POSITION, at_option, handle_errors, moment_or_now, query_options
+from cli.options import (
+    HANDLE,
+    POSITION,
+    at_option,
+    exit_interrupted,
+    handle_errors,
+    moment_or_now,
+    query_options,
+)
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -46,6 +54,15 @@ class Commands(click.Group):
             command: click.Command = getattr(bulk, self.BULK[cmd_name])
             return command
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Ctrl-C before a command's own handling begins (loading it, reading its
+        # arguments) ends it as it does later, not with click's "Aborted!" and exit 1,
+        # which is a rule's refusal here.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            exit_interrupted()
 
 
 @click.group(cls=Commands, context_settings=CONTEXT)
@@ -431,4 +448,10 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
 
 
 def main() -> None:
+    if sys.stdout is None:  # started with its standard output closed (`>&-`)
+        if sys.stderr is not None:
+            print(
+                "Error: standard output is closed: invledger has nowhere to write", file=sys.stderr
+            )
+        sys.exit(2)
     cli(prog_name="invledger")

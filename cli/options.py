@@ -72,14 +72,7 @@ def handle_errors(function: F) -> F:
             click.echo(f"Error: {error}", err=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
-            # Ctrl-C: every transaction is whole, so what was committed stays and the
-            # rest was never written. 130 is the shell's code for an interrupted command.
-            click.echo(
-                "Interrupted: what was committed stays, nothing half-written; run the command "
-                "again to finish",
-                err=True,
-            )
-            sys.exit(130)
+            exit_interrupted()
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly.
             _silence_stdout()
@@ -93,6 +86,17 @@ def handle_errors(function: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def exit_interrupted() -> None:
+    """Ctrl-C: every transaction is whole, so what was committed stays and the rest was
+    never written. 130 is the shell's code for an interrupted command."""
+    click.echo(
+        "Interrupted: what was committed stays, nothing half-written; run the command "
+        "again to finish",
+        err=True,
+    )
+    sys.exit(130)
 
 
 def _silence_stdout() -> None:

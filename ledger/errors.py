@@ -48,3 +48,8 @@ class StorageError(LedgerError):
 
 class NoLedger(StorageError):
     """The --db names no ledger yet: no SQLite file, or no invledger tables in the database."""
+
+
+class UnreadableLog(StorageError):
+    """The log holds what invledger cannot have stored: a row another tool wrote into
+    `stored_events` that is not an event, or an event its rules would have refused."""

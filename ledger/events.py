@@ -24,7 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ledger.errors import BadInput
+from ledger.errors import BadInput, UnreadableLog
 from ledger.invisible import INVISIBLE_IN_HANDLES, first_invisible
 from ledger.moments import TIME_FORM, format_time, in_utc, is_time_text, parse_moment
 from ledger.policy_input import PolicyChange
@@ -415,11 +415,19 @@ def _as_stored(state: bytes) -> Event:
     handle, a bidirectional control in a text); the log is never rewritten, so the
     event is read as it is rather than making the ledger unreadable.
     """
-    data = json.loads(state)
-    data["at"] = datetime.fromisoformat(data["at"])
-    if "policy" in data:
-        data["policy"] = PolicyChange.model_validate(data["policy"])
-    return cast("Event", _MODELS[data["type"]].model_construct(**data))
+    try:
+        data = json.loads(state)
+        data["at"] = datetime.fromisoformat(data["at"])
+        if "policy" in data:
+            data["policy"] = PolicyChange.model_validate(data["policy"])
+        return cast("Event", _MODELS[data["type"]].model_construct(**data))
+    except (ValueError, KeyError, TypeError) as error:  # ValidationError is a ValueError
+        shown = bytes(state[:80]).decode("utf-8", "replace")
+        raise UnreadableLog(
+            f"the log holds a stored event that is not one of invledger's ({type(error).__name__}"
+            f" reading {shown!r}): another tool wrote it into stored_events; give invledger "
+            "a ledger of its own"
+        ) from None
 
 
 def topic(event_type: str) -> str:

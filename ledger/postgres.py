@@ -376,7 +376,11 @@ class PostgresStore:
                 # every checkout and closes itself when a subscription holds one.
             )
             # The URL's other options (sslmode, application_name, ...) go to every
-            # connection the pool opens, as they would with psql.
+            # connection the pool opens, as they would with psql. The library names the
+            # `public` schema in each of its statements; invledger's tables are beside
+            # its log whatever search_path the URL or PGOPTIONS sets (a later -c wins).
+            given = options.get("options", os.environ.get("PGOPTIONS", ""))
+            options["options"] = f"{given} -c search_path=public".strip()
             pool = self.datastore.pool
             if options and isinstance(pool.kwargs, dict):
                 pool.kwargs = {**pool.kwargs, **options}
@@ -411,6 +415,11 @@ class PostgresStore:
         found = cursor.fetchone()
         if found is not None and found[0] is not None:
             self._check_log_is_ours(cursor)
+            # invledger's events without its tables: a ledger whose views are gone, and
+            # the tables are made again around them (as on SQLite).
+            cursor.execute("SELECT 1 FROM stored_events LIMIT 1")
+            if cursor.fetchone() is not None:
+                return
         if self.existing:
             raise NoLedger(
                 f"no ledger in {self.where}: only send, import and policy set create one "

@@ -27,6 +27,7 @@ from ledger import sqlite_memory
 from ledger.errors import NoLedger, StorageError
 from ledger.schema import (
     SCHEMA_VERSION,
+    TOPIC_PREFIX,
     VIEWS_TRACKING_KEY,
     create_statements,
     missing_view_reason,
@@ -109,11 +110,25 @@ def open_store(url: str | None = None, existing: bool = False) -> Store:
             f"{shown_url(url)}: not a SQLite file path, and invledger's only URLs are "
             "postgresql:// ones"
         )
+    # In memory (`:memory:`, `mode=memory`) or SQLite's nameless temporary database: gone
+    # when the command ends, with whatever it recorded.
+    in_memory = re.search(r"[?&]mode=memory(?:&|$)", url.split("#", 1)[0])
+    if _file_of(url) in (":memory:", "") or (url.startswith("file:") and in_memory):
+        raise StorageError(
+            f"{url}: an in-memory database keeps nothing after the command: give a file path"
+        )
     if existing and not os.path.exists(_file_of(url)):
         raise NoLedger(
             f"no ledger at {url}: only send, import and policy set create one (is --db right?)"
         )
-    return SQLiteStore(url)
+    return SQLiteStore(url, existing=existing)
+
+
+def _no_ledger_in(path: str) -> NoLedger:
+    return NoLedger(
+        f"no ledger at {path}: the file holds none, and only send, import and policy set "
+        "create one (is --db right?)"
+    )
 
 
 def _file_of(path: str) -> str:
@@ -257,17 +272,20 @@ class SQLiteTx:
 class SQLiteStore:
     """A ledger in one SQLite file, through the library's SQLite datastore and recorder."""
 
-    def __init__(self, path: str, lock_timeout: int | None = None) -> None:
+    def __init__(self, path: str, lock_timeout: int | None = None, existing: bool = False) -> None:
+        """`existing`: the file must hold a ledger already (see `open_store`)."""
         self.url = path
         self.path = path
         _check_sqlite_path(path)
-        _check_sqlite_contents(path)
+        _check_sqlite_contents(path, existing)
         timeout = lock_timeout or env_seconds("INVLEDGER_LOCK_TIMEOUT", 30)
         try:
             self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=timeout)
             self.recorder = SQLiteApplicationRecorder(self.datastore)
             with self._connection(commit=True) as conn:
                 version = _sqlite_schema_version(conn)
+                if version is None and existing and not _holds_events(conn):
+                    raise _no_ledger_in(path)  # a file: URI, which is not probed first
                 if version is None:
                     self._create_schema(conn)
                 elif version > SCHEMA_VERSION:
@@ -424,8 +442,9 @@ def _check_sqlite_path(path: str) -> None:
                 raise StorageError(f"{path} is not an invledger database (not a SQLite file)")
 
 
-def _check_sqlite_contents(path: str) -> None:
-    """Refuse another program's database, or a newer ledger, before anything touches the file.
+def _check_sqlite_contents(path: str, existing: bool = False) -> None:
+    """Refuse another program's database, or a newer ledger, before anything touches the file;
+    and, when the ledger must be there already (`existing`), a file that holds none.
 
     (The library's connections switch a file to WAL mode on opening: that alone would
     change a database that is not ours.)
@@ -433,6 +452,8 @@ def _check_sqlite_contents(path: str) -> None:
     if path.startswith("file:") or path == ":memory:" or not os.path.exists(path):
         return
     if os.path.getsize(path) == 0:
+        if existing:  # `touch invledger.db` makes no ledger
+            raise _no_ledger_in(path)
         return
     try:
         probe = sqlite3.connect(probe_uri(path), uri=True)
@@ -440,6 +461,8 @@ def _check_sqlite_contents(path: str) -> None:
         raise StorageError(_sqlite_reason(path, error)) from None
     try:
         version = _sqlite_schema_version(probe)
+        if version is None and existing and not _holds_events(probe):
+            raise _no_ledger_in(path)
     except sqlite3.Error as error:
         raise StorageError(_sqlite_reason(path, error)) from None
     finally:
@@ -458,9 +481,34 @@ def _sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
             raise StorageError(
                 "the database holds another program's tables: it is not an invledger ledger"
             )
+        if "stored_events" in tables:
+            # A log without invledger's tables is ours only if it holds only our topics.
+            other = conn.execute(
+                "SELECT topic FROM stored_events WHERE topic IS NULL "
+                "OR substr(topic, 1, ?) <> ? LIMIT 1",
+                (len(TOPIC_PREFIX), TOPIC_PREFIX),
+            ).fetchone()
+            if other is not None:
+                raise StorageError(
+                    f"the database holds another application's stored_events (a {other[0]!r} "
+                    "event): it is not an invledger ledger; give invledger a file of its own"
+                )
         return None
     row = conn.execute("SELECT value FROM inv_meta WHERE key='schema_version'").fetchone()
     return int(row[0]) if row else None
+
+
+def _holds_events(conn: sqlite3.Connection) -> bool:
+    """Whether a database without invledger's tables holds a log of invledger's events
+    (`_sqlite_schema_version` has refused any other): those are a ledger whose views are
+    gone, and the tables are made again around them."""
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stored_events'"
+    ).fetchone()
+    return (
+        found is not None
+        and conn.execute("SELECT 1 FROM stored_events LIMIT 1").fetchone() is not None
+    )
 
 
 def _sqlite_reason(path: str, error: BaseException) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ledger import events as ev
+from ledger.errors import UnreadableLog
 from ledger.moments import to_us
 from ledger.policy import DEFAULT_POLICY, Policy
 from ledger.schema import VIEWS_TRACKING_KEY
@@ -427,7 +428,12 @@ class Views:
 
     def _response(self, event: ev.InvitationResponse, position: int, at_us: int) -> None:
         invitation = self.invitation(event.invitation)
-        assert invitation is not None, "responses are checked before they are stored"
+        if invitation is None:  # the rules refuse it: only another tool stores one
+            raise UnreadableLog(
+                f"the log holds a response ({event.id!r}) to the invitation "
+                f"{event.invitation!r}, which no event before it sent: another tool wrote it "
+                "into stored_events"
+            )
         status = RESPONSE_STATUS[event.type]
         previous = invitation.status
         invitation.status = status
@@ -489,7 +495,11 @@ class Views:
         self, event: ev.AppealGranted | ev.AppealDenied, position: int, at_us: int
     ) -> None:
         appeal = self.appeal(event.appeal)
-        assert appeal is not None, "resolutions are checked before they are stored"
+        if appeal is None:  # the rules refuse it: only another tool stores one
+            raise UnreadableLog(
+                f"the log holds a decision ({event.id!r}) on the appeal {event.appeal!r}, which "
+                "no event before it filed: another tool wrote it into stored_events"
+            )
         granted = isinstance(event, ev.AppealGranted)
         appeal.outcome = "granted" if granted else "denied"
         appeal.resolved_us = at_us

@@ -1,0 +1,261 @@
+"""Which databases are a ledger, and what a command does with one that is not.
+
+A file that holds nothing (`touch invledger.db`), a SQLite database without tables,
+another eventsourcing application's log, an in-memory database: queries refuse them
+(exit 2, one line) and leave them as they were; a log of invledger's events whose view
+tables are gone is still a ledger. Also: rows another tool wrote into the log, a
+`search_path` in a PostgreSQL URL, and a standard output that is closed. Every case
+runs the real CLI as a process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from reliability_helpers import assert_clean_failure, cli, cli_env
+
+AT = "2026-01-05T12:00:00Z"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def listing(folder: Path) -> dict[str, str]:
+    return {p.name: sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _make_ledger(url: str) -> None:
+    made = cli(url, "send", "carol", "dave", "--at", AT)
+    assert made.returncode == 0, made.stderr
+
+
+def _run_sql(url: str, *statements: str) -> None:
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        return
+    conn = sqlite3.connect(url)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+VIEW_AND_META_TABLES = (
+    "inv_meta",
+    "inv_tracking",
+    "inv_invitations",
+    "inv_pairs",
+    "inv_appeals",
+    "inv_reputation",
+    "inv_standing",
+    "inv_standing_inputs",
+    "inv_policies",
+)
+
+
+def _empty_file(path: Path) -> None:
+    path.touch()
+
+
+def _no_tables(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 3")  # a valid SQLite file of one page, no table
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("make", [_empty_file, _no_tables], ids=["0 bytes", "no tables"])
+def test_a_query_on_a_file_that_holds_no_ledger_refuses_it_and_leaves_it(
+    tmp_path: Path, make: object
+) -> None:
+    """`touch invledger.db` is the mistyped --db the refusal exists for: `check` must not
+    answer yes from an empty ledger, nor write invledger's tables into the file."""
+    db = tmp_path / "ledger.db"
+    make(db)  # type: ignore[operator]
+    before = listing(tmp_path)
+
+    for args in (("check", "alice", "bob"), ("status", "bob"), ("restricted",), ("export",)):
+        done = cli(db, *args)
+
+        assert_clean_failure(done, 2, f"{args} on a file without a ledger")
+        assert f"no ledger at {db}: the file holds none" in done.stderr.decode()
+    assert listing(tmp_path) == before
+
+
+def test_a_send_makes_its_ledger_in_an_empty_file(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    db.touch()
+
+    made = cli(db, "send", "alice", "bob", "--at", AT)
+
+    assert made.returncode == 0, made.stderr
+    refused = cli(db, "check", "alice", "bob")
+    assert refused.returncode == 1 and b"pending" in refused.stdout, refused
+
+
+def _foreign_log(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    conn.execute(
+        "INSERT INTO stored_events VALUES ('x', 1, 'shop.domain:Order.Created', ?)",
+        (b'{"total":0}',),
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_a_sqlite_file_of_another_eventsourcing_application_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    _foreign_log(db)
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        '{"id":"e1","type":"invitation_sent","at":"2026-01-05T12:00:00Z",'
+        '"invitation":"i1","sender":"alice","recipient":"bob"}\n'
+    )
+    before = listing(tmp_path)
+
+    for args in (("status", "alice"), ("export",), ("send", "alice", "bob"), ("import", str(lines))):
+        done = cli(db, *args)
+
+        assert_clean_failure(done, 2, f"{args} on another application's log")
+        assert b"another application's stored_events" in done.stderr
+        assert b"shop.domain:Order.Created" in done.stderr
+    assert listing(tmp_path) == before
+
+
+def test_a_log_whose_view_tables_are_gone_is_still_a_ledger(ledger_url: str) -> None:
+    """The log is the truth: without invledger's other tables (dropped by hand, say) the
+    next command makes them again and rebuilds the views from the events."""
+    _make_ledger(ledger_url)
+    _run_sql(ledger_url, *(f"DROP TABLE {table}" for table in VIEW_AND_META_TABLES))
+
+    refused = cli(ledger_url, "check", "carol", "dave")
+    export = cli(ledger_url, "export")
+
+    assert refused.returncode == 1 and b"pending" in refused.stdout, refused
+    assert export.returncode == 0 and export.stdout.count(b"\n") == 1, export
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        ":memory:",
+        "file:ledger.db?mode=memory",
+        "file:ledger.db?cache=shared&mode=memory",
+        "file::memory:?cache=shared",
+        "file:?cache=shared",
+    ],
+)
+def test_an_in_memory_database_is_refused(tmp_path: Path, url: str) -> None:
+    """It would be gone when the command ends: a `send` would print an id and lose it."""
+    for args in (("send", "alice", "bob"), ("status", "alice")):
+        done = cli(url, *args, cwd=tmp_path)
+
+        assert_clean_failure(done, 2, f"{args} on {url}")
+        assert b"an in-memory database keeps nothing" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+ORPHAN_RESPONSE = (
+    b'{"id":"e-orphan","type":"invitation_accepted","at":"2026-01-06T12:00:00Z",'
+    b'"invitation":"never-sent"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        (b"not json at all", b"a stored event that is not one of invledger's"),
+        (ORPHAN_RESPONSE, b"to the invitation 'never-sent', which no event before it sent"),
+    ],
+    ids=["not an event", "a response to nothing"],
+)
+def test_rows_another_tool_wrote_into_the_log_are_one_error_line(
+    ledger_url: str, state: bytes, says: bytes
+) -> None:
+    _make_ledger(ledger_url)
+    literal = state.decode().replace("'", "''")
+    if ledger_url.startswith("postgresql://"):
+        value = f"convert_to('{literal}', 'UTF8')"
+    else:
+        value = f"CAST('{literal}' AS BLOB)"
+    _run_sql(
+        ledger_url,
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        f"VALUES ('e-foreign', 1, 'invledger:invitation_accepted', {value})",
+    )
+
+    for args in (("status", "carol"), ("replay",)):
+        done = cli(ledger_url, *args)
+
+        assert_clean_failure(done, 2, f"{args} over a foreign row")
+        assert says in done.stderr, done.stderr
+
+
+@pytest.mark.postgres
+def test_a_search_path_in_the_url_does_not_move_the_ledger(postgres_url: str) -> None:
+    """invledger's tables stay beside the library's log in `public`, whatever schema the
+    URL's options put first."""
+    import psycopg
+
+    _make_ledger(postgres_url)
+    _run_sql(postgres_url, "CREATE SCHEMA app")
+    url = f"{postgres_url}?options=-c%20search_path%3Dapp"
+
+    refused = cli(url, "check", "carol", "dave")
+    sent = cli(url, "send", "erin", "frank", "--at", AT)
+    also = cli(postgres_url, "check", "erin", "frank", env={"PGOPTIONS": "-c search_path=app"})
+
+    assert refused.returncode == 1 and b"pending" in refused.stdout, refused
+    assert sent.returncode == 0, sent.stderr
+    assert also.returncode == 1 and b"pending" in also.stdout, also
+    with psycopg.connect(postgres_url) as conn:
+        in_app = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'app'").fetchone()
+    assert in_app == (0,)
+
+
+def _closed_stdout(db: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """The CLI started with its standard output closed, as `invledger ... >&-` does."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "--db", str(db), *args],
+        check=False,
+        stdout=None,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 (no threads in this test process' child)
+        timeout=60,
+    )
+
+
+def test_a_closed_standard_output_is_one_error_line_and_records_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    _make_ledger(str(db))
+    before = listing(tmp_path)
+
+    for args in (
+        ("export",),
+        ("status", "carol"),
+        ("simulate", "--members", "10", "--invitations", "10"),
+        ("send", "erin", "frank"),
+    ):
+        done = _closed_stdout(db, *args)
+
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.decode().strip() == (
+            "Error: standard output is closed: invledger has nowhere to write"
+        ), (args, done.stderr)
+    assert listing(tmp_path) == before
