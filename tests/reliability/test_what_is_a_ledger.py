@@ -128,7 +128,12 @@ def test_a_sqlite_file_of_another_eventsourcing_application_is_refused(tmp_path:
     )
     before = listing(tmp_path)
 
-    for args in (("status", "alice"), ("export",), ("send", "alice", "bob"), ("import", str(lines))):
+    for args in (
+        ("status", "alice"),
+        ("export",),
+        ("send", "alice", "bob"),
+        ("import", str(lines)),
+    ):
         done = cli(db, *args)
 
         assert_clean_failure(done, 2, f"{args} on another application's log")
@@ -236,7 +241,7 @@ def _closed_stdout(db: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
         stdout=None,
         stderr=subprocess.PIPE,
         env=cli_env(),
-        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 (no threads in this test process' child)
+        preexec_fn=lambda: os.close(1),
         timeout=60,
     )
 
