@@ -316,8 +316,9 @@ def check_appeal(state: MemberStanding, at: datetime, policy: Policy) -> str | N
         # Dated before later-dated events logged earlier (a view never looks back past the
         # clock): the restriction in force now had not begun at the appeal's time.
         return (
-            f"{state.member}'s restriction in force began at "
-            f"{format_time(seen.episode.began_at)}, after the appeal's time"
+            f"{state.member}'s latest restriction began at "
+            f"{format_time(seen.episode.began_at)}, after the appeal's time: an appeal is "
+            "against the restriction in force when it is logged, and cannot be dated before it"
         )
     if seen.open_appeal is not None:
         return f"{state.member} already has an open appeal ({seen.open_appeal.appeal})"
