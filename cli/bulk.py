@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -63,9 +64,10 @@ def import_(file: IO[bytes]) -> None:
     try:
         # Where there is no ledger yet, the first event is tried on an empty one first:
         # if it cannot be stored, nothing can, and no ledger is created.
-        first = _up_to_first_event(file)
+        lines = _bounded_lines(file)
+        first = _up_to_first_event(lines)
         book = creating_ledger(lambda empty: empty.import_lines(first))
-        result = book.import_lines(itertools.chain(first, file), progress)
+        result = book.import_lines(itertools.chain(first, lines), progress)
     except KeyboardInterrupt:
         bar.finish()
         click.echo(
@@ -100,7 +102,28 @@ def import_(file: IO[bytes]) -> None:
     )
 
 
-def _up_to_first_event(file: IO[bytes]) -> list[bytes]:
+def _bounded_lines(file: IO[bytes]) -> Iterator[bytes]:
+    """The file's lines, none held longer than a line may be.
+
+    A line longer than that is read on in pieces and stands as one line that the parser
+    refuses for its length (or, all blanks, as a blank line), so a file of one line of
+    gigabytes is refused without being held in memory.
+    """
+    from ledger.events import MAX_LINE_BYTES
+
+    limit = MAX_LINE_BYTES + 3  # the longest line allowed, its "\r\n", and one byte more
+    while piece := file.readline(limit):
+        if len(piece) < limit or piece.endswith(b"\n"):
+            yield piece
+            continue
+        blank = not piece.strip()
+        while piece and not piece.endswith(b"\n"):
+            piece = file.readline(limit)
+            blank = blank and not piece.strip()
+        yield b"\n" if blank else b"?" * limit
+
+
+def _up_to_first_event(file: Iterator[bytes]) -> list[bytes]:
     """The lines of an import up to its first one that is not blank (as `import_lines`
     reads them: a byte order mark starting the file is no content)."""
     from ledger.events import UTF8_BOM
