@@ -66,10 +66,10 @@ def handle_errors(function: F) -> F:
             return function(*args, **kwargs)
         except RuleViolation as error:
             # The rule's name, as `check` gives it: scripts can tell the refusals apart.
-            click.echo(f"Error: refused by rule '{error.rule}': {error}", err=True)
+            click.echo(f"Error: refused by rule '{error.rule}': {shown(str(error))}", err=True)
             sys.exit(error.exit_code)
         except LedgerError as error:
-            click.echo(f"Error: {error}", err=True)
+            click.echo(f"Error: {shown(str(error))}", err=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             exit_interrupted()
@@ -82,10 +82,23 @@ def handle_errors(function: F) -> F:
             # error): the reason in one line; stdout is dropped so that its last flush
             # at exit does not fail a second time.
             _silence_stdout()
-            click.echo(f"Error: {error.strerror or error}", err=True)
+            click.echo(f"Error: {shown(str(error.strerror or error))}", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def shown(message: str) -> str:
+    """A message as it may reach a terminal: control and format characters (from a path
+    or a URL given in the environment, say) written as escapes, never sent raw."""
+    import unicodedata
+
+    def escaped(char: str) -> str:
+        if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cf"):
+            return char
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return "".join(escaped(char) for char in message)
 
 
 def exit_interrupted() -> None:

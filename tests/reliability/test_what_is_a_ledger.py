@@ -264,3 +264,13 @@ def test_a_closed_standard_output_is_one_error_line_and_records_nothing(tmp_path
             "Error: standard output is closed: invledger has nowhere to write"
         ), (args, done.stderr)
     assert listing(tmp_path) == before
+
+
+def test_a_db_with_control_characters_is_named_with_escapes(tmp_path: Path) -> None:
+    """A path from the environment reaches the error line escaped, not as raw bytes a
+    terminal would act on (a bidirectional override would reverse what follows)."""
+    done = cli("\x01\x1b[2J\u202e.db", "status", "alice", cwd=tmp_path)
+
+    assert_clean_failure(done, 2, "a --db holding control characters")
+    assert "no ledger at \\x01\\x1b[2J\\u202e.db" in done.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
