@@ -89,7 +89,7 @@ def import_(file: IO[bytes]) -> None:
     except ImportStopped as stopped:
         bar.finish()
         click.echo(
-            f"imported {stopped.imported:,} events, skipped {stopped.skipped:,} already in the "
+            f"imported {_events(stopped.imported)}, skipped {stopped.skipped:,} already in the "
             "ledger, before the bad line",
             err=True,
         )
@@ -97,9 +97,13 @@ def import_(file: IO[bytes]) -> None:
     elapsed = bar.finish()
     rate = result.imported / elapsed if elapsed > 0 else 0.0
     click.echo(
-        f"imported {result.imported:,} events, skipped {result.skipped:,} already in the ledger "
+        f"imported {_events(result.imported)}, skipped {result.skipped:,} already in the ledger "
         f"({elapsed:.1f}s, {rate:,.0f} events/s)"
     )
+
+
+def _events(count: int) -> str:
+    return f"{count:,} event" if count == 1 else f"{count:,} events"
 
 
 def _bounded_lines(file: IO[bytes]) -> Iterator[bytes]:

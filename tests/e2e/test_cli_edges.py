@@ -767,3 +767,16 @@ def test_an_import_of_no_events_into_a_ledger_changes_nothing(
     assert done.returncode == 0, done.stderr
     assert "imported 0 events, skipped 0" in done.stdout
     assert invoke(db, "export").stdout == before
+
+
+def test_an_import_of_one_event_says_one_event(db: str, tmp_path: Path) -> None:
+    one = tmp_path / "one.jsonl"
+    one.write_bytes(
+        b'{"id":"e1","type":"invitation_sent","at":"2026-01-05T12:00:00Z",'
+        b'"invitation":"i1","sender":"alice","recipient":"bob"}\n'
+    )
+
+    first, again = invoke(db, "import", str(one)), invoke(db, "import", str(one))
+
+    assert "imported 1 event, skipped 0 already in the ledger" in first.stdout, first
+    assert "imported 0 events, skipped 1 already in the ledger" in again.stdout, again
