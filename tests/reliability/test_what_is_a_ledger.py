@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from reliability_helpers import assert_clean_failure, cli, cli_env
 
+from ledger.schema import VIEW_TABLES
+
 AT = "2026-01-05T12:00:00Z"
 
 
@@ -51,17 +53,7 @@ def _run_sql(url: str, *statements: str) -> None:
     conn.close()
 
 
-VIEW_AND_META_TABLES = (
-    "inv_meta",
-    "inv_tracking",
-    "inv_invitations",
-    "inv_pairs",
-    "inv_appeals",
-    "inv_reputation",
-    "inv_standing",
-    "inv_standing_inputs",
-    "inv_policies",
-)
+VIEW_AND_META_TABLES = ("inv_meta", "inv_tracking", *VIEW_TABLES)
 
 
 def _empty_file(path: Path) -> None:
