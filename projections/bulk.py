@@ -49,7 +49,7 @@ from ledger.moments import from_us, to_us
 from ledger.schema import TOPIC_PREFIX
 from ledger.store import SQLiteTx, Tx, WorkingFilesGone, read_only_uri
 from projections import standing as rules
-from projections.views import Views, missing
+from projections.views import Views, missing, response_to_nothing
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -432,6 +432,7 @@ def apply_range(
         # The shares are each step's usual part of the time.
         done(0.3)
         _outcomes(tx, new_ready=ready)
+        _refuse_orphans(tx)
         done(0.45)
         _invitations(tx)
         reports = _reports(tx, views, others)
@@ -570,6 +571,27 @@ def _outcomes(tx: Tx, *, new_ready: bool = False) -> None:
     """
     new = "SELECT * FROM inv_r_new" if new_ready else _NEW_OUTCOMES
     tx.run(f"CREATE TEMP TABLE inv_r_inv AS {new} UNION ALL {_OLD_OUTCOMES}")
+
+
+def _refuse_orphans(tx: Tx) -> None:
+    """UnreadableLog if the range answers an invitation that nothing sent (another tool
+    wrote the response into the log: the rules refuse it), as event by event.
+
+    Counted first, from the range's tables as they are: every invitation it answers and
+    that the views do not hold must be one it sent. Only a mismatch looks for the row.
+    """
+    answered = tx.one("SELECT count(*) FROM inv_r_answered WHERE old_status IS NULL")
+    sent = tx.one(
+        "SELECT count(*) FROM inv_r_inv WHERE old_status IS NULL AND last_status IS NOT NULL"
+    )
+    if answered == sent:
+        return
+    found = tx.one(
+        "SELECT r.id, a.inv FROM inv_r_answered a JOIN inv_r_resp r ON r.pos = a.first "
+        "WHERE a.old_status IS NULL AND a.inv NOT IN (SELECT inv FROM inv_r_sent) LIMIT 1"
+    )
+    event, invitation = found if found else ("?", "?")
+    raise response_to_nothing(event, invitation)
 
 
 def _invitations(tx: Tx) -> None:

@@ -149,6 +149,14 @@ class Flushed:
     position: int
 
 
+def response_to_nothing(event: str, invitation: str) -> UnreadableLog:
+    """A response in the log to an invitation that nothing before it sent."""
+    return UnreadableLog(
+        f"the log holds a response ({event!r}) to the invitation {invitation!r}, which no "
+        "event before it sent: another tool wrote it into stored_events"
+    )
+
+
 class Views:
     """The view rows of one transaction, loaded lazily and written back by `flush`."""
 
@@ -429,11 +437,7 @@ class Views:
     def _response(self, event: ev.InvitationResponse, position: int, at_us: int) -> None:
         invitation = self.invitation(event.invitation)
         if invitation is None:  # the rules refuse it: only another tool stores one
-            raise UnreadableLog(
-                f"the log holds a response ({event.id!r}) to the invitation "
-                f"{event.invitation!r}, which no event before it sent: another tool wrote it "
-                "into stored_events"
-            )
+            raise response_to_nothing(event.id, event.invitation)
         status = RESPONSE_STATUS[event.type]
         previous = invitation.status
         invitation.status = status

@@ -266,3 +266,30 @@ def test_a_db_with_control_characters_is_named_with_escapes(tmp_path: Path) -> N
     assert_clean_failure(done, 2, "a --db holding control characters")
     assert "no ledger at \\x01\\x1b[2J\\u202e.db" in done.stderr.decode()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_response_to_nothing_is_refused_by_a_replay_in_ranges_too(tmp_path: Path) -> None:
+    """A long log is replayed range by range in SQL (`projections/bulk.py`), not event by
+    event: the same foreign row stops it the same way."""
+    db = tmp_path / "ledger.db"
+    history = tmp_path / "history.jsonl"
+    made = subprocess.run(
+        [sys.executable, "-m", "cli", "simulate", "--members", "100", "--invitations", "1500"],
+        check=True,
+        capture_output=True,
+        env=cli_env(),
+    )
+    history.write_bytes(made.stdout)
+    assert made.stdout.count(b"\n") > 2_000  # bulk.WORTH_IT: the replay takes ranges
+    assert cli(db, "import", str(history)).returncode == 0
+    _run_sql(
+        str(db),
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        f"VALUES ('e-foreign', 1, 'invledger:invitation_accepted', CAST('"
+        f"{ORPHAN_RESPONSE.decode()}' AS BLOB))",
+    )
+
+    done = cli(db, "replay")
+
+    assert_clean_failure(done, 2, "a replay over a response to nothing")
+    assert b"to the invitation 'never-sent', which no event before it sent" in done.stderr
