@@ -49,6 +49,13 @@ class StorageError(LedgerError):
 class NoLedger(StorageError):
     """The --db names no ledger yet: no SQLite file, or no invledger tables in the database."""
 
+    def __init__(self, where: str, detail: str = "") -> None:
+        """`where`: "at FILE" or "in DATABASE"; `detail`: what is there instead, if anything."""
+        super().__init__(
+            f"no ledger {where}: {detail}only send, import and policy set create one "
+            "(is --db right?)"
+        )
+
 
 class UnreadableLog(StorageError):
     """The log holds what invledger cannot have stored: a row another tool wrote into

@@ -425,8 +425,8 @@ def _as_stored(state: bytes) -> Event:
         shown = bytes(state[:80]).decode("utf-8", "replace")
         raise UnreadableLog(
             f"the log holds a stored event that is not one of invledger's ({type(error).__name__}"
-            f" reading {shown!r}): another tool wrote it into stored_events; give invledger "
-            "a ledger of its own"
+            f" reading {shown!r}): another tool wrote it into stored_events; remove that row "
+            "to use the ledger again, or give invledger a ledger of its own"
         ) from None
 
 

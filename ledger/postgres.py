@@ -421,10 +421,7 @@ class PostgresStore:
             if cursor.fetchone() is not None:
                 return
         if self.existing:
-            raise NoLedger(
-                f"no ledger in {self.where}: only send, import and policy set create one "
-                "(is --db right?)"
-            )
+            raise NoLedger(f"in {self.where}")
 
     def _check_log_is_ours(self, cursor: Any) -> None:
         """StorageError unless `stored_events` is one invledger began: text ids and

@@ -118,17 +118,12 @@ def open_store(url: str | None = None, existing: bool = False) -> Store:
             f"{url}: an in-memory database keeps nothing after the command: give a file path"
         )
     if existing and not os.path.exists(_file_of(url)):
-        raise NoLedger(
-            f"no ledger at {url}: only send, import and policy set create one (is --db right?)"
-        )
+        raise NoLedger(f"at {url}")
     return SQLiteStore(url, existing=existing)
 
 
 def _no_ledger_in(path: str) -> NoLedger:
-    return NoLedger(
-        f"no ledger at {path}: the file holds none, and only send, import and policy set "
-        "create one (is --db right?)"
-    )
+    return NoLedger(f"at {path}", "the file holds none, and ")
 
 
 def _file_of(path: str) -> str:

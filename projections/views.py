@@ -153,7 +153,8 @@ def response_to_nothing(event: str, invitation: str) -> UnreadableLog:
     """A response in the log to an invitation that nothing before it sent."""
     return UnreadableLog(
         f"the log holds a response ({event!r}) to the invitation {invitation!r}, which no "
-        "event before it sent: another tool wrote it into stored_events"
+        "event before it sent: another tool wrote it into stored_events; remove that row "
+        "to use the ledger again"
     )
 
 
@@ -502,7 +503,8 @@ class Views:
         if appeal is None:  # the rules refuse it: only another tool stores one
             raise UnreadableLog(
                 f"the log holds a decision ({event.id!r}) on the appeal {event.appeal!r}, which "
-                "no event before it filed: another tool wrote it into stored_events"
+                "no event before it filed: another tool wrote it into stored_events; remove "
+                "that row to use the ledger again"
             )
         granted = isinstance(event, ev.AppealGranted)
         appeal.outcome = "granted" if granted else "denied"
