@@ -408,26 +408,61 @@ def decode(state: bytes) -> Event:
         return _as_stored(state)
 
 
+class _Unlike(Exception):
+    """A stored row unlike any event invledger writes (its reason)."""
+
+
 def _as_stored(state: bytes) -> Event:
     """A stored event that today's input rules refuse, read as it was stored.
 
     It was valid when appended, before a rule was tightened (a format character in a
     handle, a bidirectional control in a text); the log is never rewritten, so the
-    event is read as it is rather than making the ledger unreadable.
+    event is read as it is rather than making the ledger unreadable. Only its shape is
+    checked here (each field there and of its type): a row without it is not one of
+    invledger's events but another tool's, and UnreadableLog says so.
     """
     try:
         data = json.loads(state)
+        if not isinstance(data, dict):
+            raise _Unlike("not a JSON object")
+        kind = data.get("type")
+        model = _MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            raise _Unlike(f"no event type {kind!r}" if kind is not None else "no 'type'")
+        if not isinstance(data.get("at"), str):
+            raise _Unlike("no time 'at'")
         data["at"] = datetime.fromisoformat(data["at"])
+        if data["at"].utcoffset() is None:
+            raise _Unlike("a time without a zone")
         if "policy" in data:
             data["policy"] = PolicyChange.model_validate(data["policy"])
-        return cast("Event", _MODELS[data["type"]].model_construct(**data))
-    except (ValueError, KeyError, TypeError) as error:  # ValidationError is a ValueError
-        shown = bytes(state[:80]).decode("utf-8", "replace")
-        raise UnreadableLog(
-            f"the log holds a stored event that is not one of invledger's ({type(error).__name__}"
-            f" reading {shown!r}): another tool wrote it into stored_events; remove that row "
-            "to use the ledger again, or give invledger a ledger of its own"
-        ) from None
+        for name, field in model.model_fields.items():
+            value = data.get(name)
+            if value is None and field.is_required():
+                raise _Unlike(f"no {name!r}")
+            if value is not None and name not in _NOT_TEXT and not isinstance(value, str):
+                raise _Unlike(f"{name!r} is not text")
+        return cast("Event", model.model_construct(**data))
+    except _Unlike as error:
+        reason = str(error)
+    except json.JSONDecodeError:
+        reason = "not JSON"
+    except (ValueError, TypeError) as error:  # a time fromisoformat cannot read, a policy
+        reason = str(error).splitlines()[0] if type(error) is ValueError else type(error).__name__
+    raise not_ours(state, reason)
+
+
+def not_ours(state: bytes, reason: str) -> UnreadableLog:
+    """The error for a stored event that invledger did not write, `reason` saying why."""
+    shown = bytes(state[:80]).decode("utf-8", "replace")
+    return UnreadableLog(
+        f"the log holds a stored event that is not one of invledger's ({reason}, reading "
+        f"{shown!r}): another tool wrote it into stored_events; remove that row to use the "
+        "ledger again, or give invledger a ledger of its own"
+    )
+
+
+_NOT_TEXT = ("at", "policy")
 
 
 def topic(event_type: str) -> str:

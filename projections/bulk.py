@@ -45,6 +45,7 @@ except ImportError:  # Windows: no scratch folder is swept
     fcntl = None  # type: ignore[assignment]
 
 from ledger import events as ev
+from ledger.errors import UnreadableLog
 from ledger.moments import from_us, to_us
 from ledger.schema import TOPIC_PREFIX
 from ledger.store import SQLiteTx, Tx, WorkingFilesGone, read_only_uri
@@ -420,6 +421,7 @@ def apply_range(
             others = _others(tx, after, last, log, until, policy_changes)
             applied = _extract_sent(tx, after, last, log, until)
             applied += _extract_responses(tx, after, last, log, until)
+        _refuse_foreign_rows(tx, log)
         _old_status(tx)
         applied += len(others)
         count = applied
@@ -432,7 +434,7 @@ def apply_range(
         # The shares are each step's usual part of the time.
         done(0.3)
         _outcomes(tx, new_ready=ready)
-        _refuse_orphans(tx)
+        _refuse_orphans(tx, log)
         done(0.45)
         _invitations(tx)
         reports = _reports(tx, views, others)
@@ -450,6 +452,10 @@ def apply_range(
         rows = _beside(judged, counts_and_pairs, views, others)
         done(0.85)
         latest = extracted.latest if extracted is not None and ready else _latest(tx)
+    except sqlite3.Error:
+        if (unreadable := _first_unreadable(tx, log, after, last)) is not None:
+            raise unreadable from None
+        raise
     finally:
         for table in _TEMP_TABLES:
             tx.run(f"DROP TABLE IF EXISTS temp.{table}")
@@ -573,7 +579,7 @@ def _outcomes(tx: Tx, *, new_ready: bool = False) -> None:
     tx.run(f"CREATE TEMP TABLE inv_r_inv AS {new} UNION ALL {_OLD_OUTCOMES}")
 
 
-def _refuse_orphans(tx: Tx) -> None:
+def _refuse_orphans(tx: Tx, log: str) -> None:
     """UnreadableLog if the range answers an invitation that nothing sent (another tool
     wrote the response into the log: the rules refuse it), as event by event.
 
@@ -587,11 +593,58 @@ def _refuse_orphans(tx: Tx) -> None:
     if answered == sent:
         return
     found = tx.one(
-        "SELECT r.id, a.inv FROM inv_r_answered a JOIN inv_r_resp r ON r.pos = a.first "
+        "SELECT r.id, a.inv, r.pos FROM inv_r_answered a JOIN inv_r_resp r ON r.pos = a.first "
         "WHERE a.old_status IS NULL AND a.inv NOT IN (SELECT inv FROM inv_r_sent) LIMIT 1"
     )
-    event, invitation = found if found else ("?", "?")
-    raise response_to_nothing(event, invitation)
+    if found is None:
+        raise response_to_nothing("?", "?")
+    stored = tx.one(f"SELECT state FROM {log} WHERE rowid = ?", (found[2],))
+    if stored is not None:
+        ev.decode(bytes(stored[0]))  # not one of invledger's events at all, if it says so
+    raise response_to_nothing(found[0], found[1])
+
+
+# The form of every stored event's `at` (format_time's: the fraction, if any, between);
+# its digits are read by `_us`, and a time it cannot read stops the range's inserts.
+_STORED_TIME = "????-??-??T??:??:??*Z"
+
+
+def _unlike_ours(*handles: str) -> str:
+    """SQL true for an extracted row that no stored event of invledger's gives: a field
+    missing, or a time in another form. (A number or a list where a handle belongs
+    reads as text in the working tables' columns: the range cannot tell it.)"""
+    missing = " OR ".join(f"{name} IS NULL" for name in (*handles, "at"))
+    return f"{missing} OR NOT at GLOB '{_STORED_TIME}'"
+
+
+def _refuse_foreign_rows(tx: Tx, log: str) -> None:
+    """UnreadableLog if a send or response of the range lacks a field, or has a time in
+    another form, than invledger writes (another tool wrote it into the log): the
+    range's SQL would misread it where the event-by-event path refuses it."""
+    found = tx.one(
+        f"SELECT pos FROM inv_r_sent WHERE {_unlike_ours('inv', 'sender', 'recipient')} "
+        f"UNION ALL SELECT pos FROM inv_r_resp WHERE {_unlike_ours('inv')} LIMIT 1"
+    )
+    if found is None:
+        return
+    stored = tx.one(f"SELECT state FROM {log} WHERE rowid = ?", (found[0],))
+    state = bytes(stored[0]) if stored else b""
+    ev.decode(state)  # its own reason, where the event-by-event path has one
+    raise ev.not_ours(state, "not in the form invledger stores")
+
+
+def _first_unreadable(tx: Tx, log: str, after: int, last: int) -> UnreadableLog | None:
+    """The error the event-by-event path gives for the range's first stored event that is
+    not one of invledger's, if there is one. The range's SQL meets such a row (another
+    tool wrote it: not JSON, a field missing) as a bare SQLite error that names no row."""
+    stored = f"SELECT state FROM {log} WHERE rowid > {after:d} AND rowid <= {last:d} ORDER BY rowid"
+    for rows in tx.chunks(stored, 10_000):
+        for (state,) in rows:
+            try:
+                ev.decode(bytes(state))
+            except UnreadableLog as error:
+                return error
+    return None
 
 
 def _invitations(tx: Tx) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -171,30 +172,48 @@ ORPHAN_RESPONSE = (
     b'{"id":"e-orphan","type":"invitation_accepted","at":"2026-01-06T12:00:00Z",'
     b'"invitation":"never-sent"}'
 )
+NOT_OURS = b"a stored event that is not one of invledger's"
+# Rows another tool could write under invledger's topics, and what the error says of each.
+FOREIGN_ROWS = {
+    "not an event": (b"not json at all", NOT_OURS + b" (not JSON"),
+    "a response to nothing": (
+        ORPHAN_RESPONSE,
+        b"to the invitation 'never-sent', which no event before it sent",
+    ),
+    "a field missing": (
+        b'{"id":"e-x","type":"invitation_accepted","at":"2026-01-06T12:00:00Z"}',
+        NOT_OURS + b" (no 'invitation'",
+    ),
+    "a number for a handle": (
+        b'{"id":"e-x","type":"invitation_accepted","at":"2026-01-06T12:00:00Z","invitation":5}',
+        NOT_OURS + b" ('invitation' is not text",
+    ),
+    "a time that is none": (
+        b'{"id":"e-x","type":"invitation_accepted","at":"soon","invitation":"inv-1"}',
+        NOT_OURS + b" (Invalid isoformat string",
+    ),
+}
 
 
-@pytest.mark.parametrize(
-    ("state", "says"),
-    [
-        (b"not json at all", b"a stored event that is not one of invledger's"),
-        (ORPHAN_RESPONSE, b"to the invitation 'never-sent', which no event before it sent"),
-    ],
-    ids=["not an event", "a response to nothing"],
-)
-def test_rows_another_tool_wrote_into_the_log_are_one_error_line(
-    ledger_url: str, state: bytes, says: bytes
-) -> None:
-    _make_ledger(ledger_url)
+def _insert_foreign_row(url: str, state: bytes) -> None:
     literal = state.decode().replace("'", "''")
-    if ledger_url.startswith("postgresql://"):
+    if url.startswith("postgresql://"):
         value = f"convert_to('{literal}', 'UTF8')"
     else:
         value = f"CAST('{literal}' AS BLOB)"
     _run_sql(
-        ledger_url,
+        url,
         "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
         f"VALUES ('e-foreign', 1, 'invledger:invitation_accepted', {value})",
     )
+
+
+@pytest.mark.parametrize(("state", "says"), FOREIGN_ROWS.values(), ids=FOREIGN_ROWS.keys())
+def test_rows_another_tool_wrote_into_the_log_are_one_error_line(
+    ledger_url: str, state: bytes, says: bytes
+) -> None:
+    _make_ledger(ledger_url)
+    _insert_foreign_row(ledger_url, state)
 
     for args in (("status", "carol"), ("replay",)):
         done = cli(ledger_url, *args)
@@ -268,11 +287,11 @@ def test_a_db_with_control_characters_is_named_with_escapes(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_response_to_nothing_is_refused_by_a_replay_in_ranges_too(tmp_path: Path) -> None:
-    """A long log is replayed range by range in SQL (`projections/bulk.py`), not event by
-    event: the same foreign row stops it the same way."""
-    db = tmp_path / "ledger.db"
-    history = tmp_path / "history.jsonl"
+@pytest.fixture(scope="module")
+def long_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite ledger long enough that a replay takes ranges in SQL (bulk.WORTH_IT)."""
+    folder = tmp_path_factory.mktemp("long")
+    db, history = folder / "ledger.db", folder / "history.jsonl"
     made = subprocess.run(
         [sys.executable, "-m", "cli", "simulate", "--members", "100", "--invitations", "1500"],
         check=True,
@@ -282,14 +301,38 @@ def test_a_response_to_nothing_is_refused_by_a_replay_in_ranges_too(tmp_path: Pa
     history.write_bytes(made.stdout)
     assert made.stdout.count(b"\n") > 2_000  # bulk.WORTH_IT: the replay takes ranges
     assert cli(db, "import", str(history)).returncode == 0
-    _run_sql(
-        str(db),
-        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-        f"VALUES ('e-foreign', 1, 'invledger:invitation_accepted', CAST('"
-        f"{ORPHAN_RESPONSE.decode()}' AS BLOB))",
-    )
+    return db
+
+
+RANGE_ONLY_ROWS = {
+    # The event-by-event path reads this one (its offset turned to UTC); the ranges
+    # read times by their characters and refuse a time in any other form than theirs.
+    "a time with an offset": (
+        (
+            b'{"id":"e-x","type":"invitation_accepted","at":"2026-01-06T14:00:00+02:00",'
+            b'"invitation":"inv-1"}'
+        ),
+        NOT_OURS + b" (not in the form invledger stores",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [*FOREIGN_ROWS.values(), *RANGE_ONLY_ROWS.values()],
+    ids=[*FOREIGN_ROWS, *RANGE_ONLY_ROWS],
+)
+def test_a_foreign_row_stops_a_replay_in_ranges_as_it_stops_one_event_by_event(
+    long_ledger: Path, tmp_path: Path, state: bytes, says: bytes
+) -> None:
+    """A long log is replayed range by range in SQL (`projections/bulk.py`), not event by
+    event: the same foreign row stops it with the same line, not a bare SQLite error
+    ('malformed JSON', 'NOT NULL constraint failed') or a silent misreading."""
+    db = tmp_path / "ledger.db"
+    shutil.copyfile(long_ledger, db)
+    _insert_foreign_row(str(db), state)
 
     done = cli(db, "replay")
 
-    assert_clean_failure(done, 2, "a replay over a response to nothing")
-    assert b"to the invitation 'never-sent', which no event before it sent" in done.stderr
+    assert_clean_failure(done, 2, "a replay over a foreign row")
+    assert says in done.stderr, done.stderr
