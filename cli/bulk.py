@@ -363,7 +363,7 @@ def _standings(
         for member, data in tx.all("SELECT member, state FROM inv_standing"):
             state = rules.MemberStanding.from_json(json.loads(data))
             seen = rules.view(state, moment, policy)
-            found[member] = (seen.level, seen.until, len(state.episodes))
+            found[member] = (seen.level, seen.until, seen.episodes)
     return found
 
 

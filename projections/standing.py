@@ -225,6 +225,7 @@ class StandingView:
     episode: Episode | None  # the episode that sets `level` (None when good)
     open_appeal: AppealRecord | None
     next_change: datetime | None  # earliest later moment an expiry or window exit may matter
+    episodes: int  # warnings and restrictions begun by t, those opened at t's judgement too
 
 
 def new_standing(member: str) -> MemberStanding:
@@ -409,6 +410,7 @@ def view(state: MemberStanding, t: datetime, policy: Policy) -> StandingView:
         episode=episode,
         open_appeal=next((a for a in reversed(seen.appeals) if a.outcome is None), None),
         next_change=min(changes, default=None),
+        episodes=sum(1 for e in seen.episodes if e.began_at <= t),
     )
 
 

@@ -695,6 +695,51 @@ def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
     )
 
 
+def _reported_on(days: list[int], sender: str = "max") -> str:
+    """Import lines: `sender` invites one recipient per day given, each report on its day."""
+    sends = [
+        {
+            "id": f"s{i}",
+            "type": "invitation_sent",
+            "at": day(0, 1),
+            "invitation": f"i{i}",
+            "sender": sender,
+            "recipient": f"r{i}",
+        }
+        for i in range(len(days))
+    ]
+    reports = [
+        {"id": f"u{i}", "type": "invitation_marked_unknown", "at": day(d), "invitation": f"i{i}"}
+        for i, d in enumerate(days)
+    ]
+    return "".join(json.dumps(line) + "\n" for line in sends + reports)
+
+
+def test_a_what_if_counts_the_warning_opened_when_a_restriction_expires(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # Reports on days 1-7 restrict max until day 37; five more on days 31-35 are still
+    # counted then, so a warning opens at the expiry: three episodes. With 70-day
+    # restrictions the first runs past the five reports' window: two.
+    history = tmp_path / "history.jsonl"
+    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7, 31, 32, 33, 34, 35]))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+    longer = tmp_path / "longer.json"
+    longer.write_text('{"restrict_days": 70}')
+
+    done = invoke(ledger_url, "replay", "--policy", str(longer), "--json")
+    then = invoke(ledger_url, "replay", "--policy", str(longer), "--until", day(40), "--json")
+    audit = invoke(ledger_url, "audit", "max", "--json", "--at", day(40))
+
+    assert done.returncode == 0, done.stderr
+    (max_,) = json.loads(done.stdout)["changed"]
+    assert (max_["standing"], max_["what_if_standing"]) == ("good", "good")
+    assert (max_["episodes"], max_["what_if_episodes"]) == (3, 2)
+    (max_then,) = json.loads(then.stdout)["changed"]
+    assert (max_then["standing"], max_then["what_if_standing"]) == ("warned", "email_required")
+    assert max_then["episodes"] == len(json.loads(audit.stdout)["episodes"]) == 3
+
+
 def test_a_what_if_with_longer_suspensions_tells_the_later_end(
     worked_db: str, tmp_path: Path
 ) -> None:
