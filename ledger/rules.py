@@ -173,8 +173,15 @@ def check_send(event: ev.InvitationSent, views: Views) -> str | None:
             if level == "suspended"
             else f"{event.sender} will have to give the recipient's email for {days} days"
         )
+        # Counted reports can stand at restrict_at already (a suspension expired while
+        # they counted: nothing is imposed at an expiry); the next report imposes it.
+        when = (
+            f"at {policy.restrict_at}"
+            if seen.reports_counted < policy.restrict_at
+            else "at the next report"
+        )
         return (
             f"warning: {event.sender} has {seen.reports_counted} 'I don't know this person' "
-            f"reports in the last {policy.window_days} days; at {policy.restrict_at}, {step}"
+            f"reports in the last {policy.window_days} days; {when}, {step}"
         )
     return None

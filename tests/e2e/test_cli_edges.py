@@ -695,7 +695,7 @@ def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
     )
 
 
-def _reported_on(days: list[int], sender: str = "max") -> str:
+def _reported_on(days: list[float], sender: str = "max") -> str:
     """Import lines: `sender` invites one recipient per day given, each report on its day."""
     sends = [
         {
@@ -738,6 +738,24 @@ def test_a_what_if_counts_the_warning_opened_when_a_restriction_expires(
     (max_then,) = json.loads(then.stdout)["changed"]
     assert (max_then["standing"], max_then["what_if_standing"]) == ("warned", "email_required")
     assert max_then["episodes"] == len(json.loads(audit.stdout)["episodes"]) == 3
+
+
+def test_a_warning_with_the_reports_of_a_restriction_counted_says_the_next_one_imposes_it(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # Days 1-7: email required; days 8-14: escalated to a suspension until day 21; seven
+    # reports while suspended still count when it expires, and an expiry imposes nothing.
+    history = tmp_path / "history.jsonl"
+    history.write_text(_reported_on([*range(1, 21), 20.5]))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+
+    done = invoke(ledger_url, "send", "max", "newcomer", "--at", day(21, 6))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "warning: max has 7 'I don't know this person' reports in the last 30 days; "
+        "at the next report, max will be suspended for 14 days\n"
+    )
 
 
 def test_a_what_if_with_longer_suspensions_tells_the_later_end(
