@@ -322,7 +322,17 @@ def check_appeal(state: MemberStanding, at: datetime, policy: Policy) -> str | N
             "against the restriction in force when it is logged, and cannot be dated before it"
         )
     if seen.open_appeal is not None:
-        return f"{state.member} already has an open appeal ({seen.open_appeal.appeal})"
+        # One open appeal at a time, even when its restriction has since ended (expired:
+        # granting it then changes no standing); say so, as the statement of reasons does.
+        own = seen.open_appeal.restriction
+        appealed = state.episodes[own] if own >= 0 else None
+        earlier = (
+            ""
+            if appealed is not None and seen.episode is not None
+            and appealed.began_at == seen.episode.began_at
+            else ", against an earlier restriction: it is decided first"
+        )  # fmt: skip
+        return f"{state.member} already has an open appeal ({seen.open_appeal.appeal}){earlier}"
     return None
 
 

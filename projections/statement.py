@@ -72,7 +72,10 @@ def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> st
     """The statement for the decision that matters at `audit.as_of` (see `_subject`)."""
     decision, episode, appeals = _subject(audit)
     if decision == "restriction_in_force" and episode is not None:
-        return _in_force(audit.member, episode, appeals, audit.as_of, fmt)
+        earlier_open = next(
+            (a for a in audit.appeals if a.outcome is None and a not in appeals), None
+        )
+        return _in_force(audit.member, episode, appeals, earlier_open, audit.as_of, fmt)
     if decision == "warning" and episode is not None:
         earlier = _latest_restriction(audit.episodes)
         return _warned(audit.member, episode, earlier, audit.as_of, fmt)
@@ -99,7 +102,12 @@ def _subject(audit: AuditOut) -> tuple[str, EpisodeOut | None, list[AppealOut]]:
 
 
 def _in_force(
-    member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime, fmt: str
+    member: str,
+    episode: EpisodeOut,
+    appeals: list[AppealOut],
+    earlier_open: AppealOut | None,
+    as_of: datetime,
+    fmt: str,
 ) -> str:
     until = episode.until.strftime(fmt) if episode.until else "further notice"
     return "\n".join(
@@ -111,12 +119,14 @@ def _in_force(
             _facts(episode),
             f"3. Grounds: {in_plain_words(episode.rule)}",
             _automation(episode, appeals, fmt),
-            _redress_in_force(appeals, fmt),
+            _redress_in_force(appeals, earlier_open, fmt),
         ]
     )
 
 
-def _redress_in_force(appeals: list[AppealOut], fmt: str) -> str:
+def _redress_in_force(appeals: list[AppealOut], earlier_open: AppealOut | None, fmt: str) -> str:
+    """`earlier_open`: an appeal still open against an earlier restriction that ended
+    otherwise; a member has one open appeal at a time, so it must be decided first."""
     last = appeals[-1] if appeals else None
     if last is not None and last.outcome is None:
         return (
@@ -129,6 +139,13 @@ def _redress_in_force(appeals: list[AppealOut], fmt: str) -> str:
             f"5. Redress: your appeal was reviewed by a person and denied on "
             f"{last.resolved_at.strftime(fmt)}{_reason(last)} You may appeal again while the "
             f'decision applies, through the support form ("appeal"). {COURTS}'
+        )
+    if earlier_open is not None:
+        return (
+            f"5. Redress: your appeal of {earlier_open.filed_at.strftime(fmt)}, against an "
+            "earlier decision, is still open, and one appeal is open at a time: once a person "
+            "has decided it, you may appeal this decision while it applies, through the "
+            f'support form ("appeal"). {COURTS}'
         )
     return (
         "5. Redress: you may appeal this decision while it applies (one appeal at a "

@@ -695,8 +695,10 @@ def test_a_what_if_says_whether_members_differ_now_or_only_in_their_episodes(
     )
 
 
-def _reported_on(days: list[float], sender: str = "max") -> str:
-    """Import lines: `sender` invites one recipient per day given, each report on its day."""
+def _reported_on(days: list[float], sender: str = "max", first: int = 0) -> str:
+    """Import lines: `sender` invites one recipient per day given, each report on its day
+    (the invitations numbered from `first`)."""
+    numbers = range(first, first + len(days))
     sends = [
         {
             "id": f"s{i}",
@@ -706,11 +708,11 @@ def _reported_on(days: list[float], sender: str = "max") -> str:
             "sender": sender,
             "recipient": f"r{i}",
         }
-        for i in range(len(days))
+        for i in numbers
     ]
     reports = [
         {"id": f"u{i}", "type": "invitation_marked_unknown", "at": day(d), "invitation": f"i{i}"}
-        for i, d in enumerate(days)
+        for i, d in zip(numbers, days, strict=True)
     ]
     return "".join(json.dumps(line) + "\n" for line in sends + reports)
 
@@ -755,6 +757,33 @@ def test_a_warning_with_the_reports_of_a_restriction_counted_says_the_next_one_i
     assert done.stderr == (
         "warning: max has 7 'I don't know this person' reports in the last 30 days; "
         "at the next report, max will be suspended for 14 days\n"
+    )
+
+
+def test_a_statement_says_an_appeal_open_against_an_earlier_restriction_comes_first(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # Email required from day 7 to day 37, appealed on day 10 and never decided; reports
+    # of days 31-36 and 39 suspend max on day 39. The open appeal is still max's one.
+    before, after = tmp_path / "before.jsonl", tmp_path / "after.jsonl"
+    before.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
+    after.write_text(_reported_on([31, 32, 33, 34, 35, 36, 39], first=7))
+    assert invoke(ledger_url, "import", str(before)).returncode == 0
+    appealed = invoke(ledger_url, "appeal", "max", "--statement", "I know them", "--at", day(10))
+    assert appealed.returncode == 0, appealed.stderr
+    assert invoke(ledger_url, "import", str(after)).returncode == 0
+
+    statement = invoke(ledger_url, "audit", "max", "--statement", "--at", day(39, 1))
+    refused = invoke(ledger_url, "appeal", "max", "--statement", "again", "--at", day(39, 2))
+
+    assert statement.returncode == 0, statement.stderr
+    assert "1. Decision: your account is suspended" in statement.stdout
+    assert "5. Redress: your appeal of 2026-01-11 12:00 UTC, against an earlier decision, " \
+        "is still open" in statement.stdout.replace("\n", " ")  # fmt: skip
+    assert refused.returncode == 1
+    assert one_error_line(refused).endswith(
+        f"max already has an open appeal ({appealed.stdout.strip()}), against an earlier "
+        "restriction: it is decided first"
     )
 
 

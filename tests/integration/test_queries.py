@@ -804,7 +804,7 @@ def test_an_appeal_open_across_an_escalation_is_told_when_decided(
     assert fields["appeal"]["appeal"] == "ap-ines"
 
 
-def test_an_appeal_left_open_on_an_expired_restriction_is_not_told_for_a_new_one(
+def test_an_appeal_left_open_on_an_expired_restriction_is_told_as_the_earlier_ones(
     ledger_url: str,
 ) -> None:
     # Given email required on day 7, appealed on day 30 and expired on day 37 unanswered,
@@ -819,9 +819,12 @@ def test_an_appeal_left_open_on_an_expired_restriction_is_not_told_for_a_new_one
     fields = statement_fields(audit(book, "carl", day(61)))
     book.close()
 
+    # Then the statement does not take it for an appeal of this decision, and says it
+    # comes first: `appeal` refuses a second open appeal (one at a time)
     assert "your account is suspended" in text
-    assert "is open" not in text
-    assert "you may appeal this decision while it applies" in text
+    assert "a person is reviewing the decision" not in text
+    assert "against an earlier decision, is still open" in text
+    assert "once a person has decided it, you may appeal this decision while it applies" in text
     assert fields["appeal"] is None
 
 
