@@ -682,3 +682,20 @@ def test_a_late_timed_report_counts_at_its_own_time_and_takes_effect_now() -> No
 def test_only_email_and_suspension_are_restrictions() -> None:
     assert [is_restriction(level) for level in ("good", "warned")] == [False, False]
     assert [is_restriction(level) for level in ("email_required", "suspended")] == [True, True]
+
+
+def test_reports_logged_newest_first_are_each_judged_in_their_own_window() -> None:
+    # Given seven reports of days 1-7 logged in reverse: each is judged at its own time,
+    # when its window holds only itself and the reports dated before it already logged
+    alice, in_order = Alice(), Alice()
+    for n in range(7, 0, -1):
+        alice.idk(day(n))
+    in_order.idk_daily(1, 7)
+
+    # When asked the next day
+    reversed_view, ordered_view = alice.at(day(8)), in_order.at(day(8))
+
+    # Then all seven count, yet none reached restrict_at when judged (SPEC: log order)
+    assert (reversed_view.reports_counted, ordered_view.reports_counted) == (7, 7)
+    assert reversed_view.level == "good"
+    assert ordered_view.level == "email_required"
