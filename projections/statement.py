@@ -206,8 +206,8 @@ def _warned(
         "",
         (
             f"1. Decision: your account has been warned since {warning.began_at.strftime(fmt)}. "
-            "No restriction applies: you may send invitations. If reports like these reach "
-            "the limit the grounds name, a restriction will follow."
+            "No restriction applies: you may send invitations. If further reports like "
+            "these reach the policy's restriction limit, a restriction will follow."
         ),
         _facts(warning),
         f"3. Grounds: {in_plain_words(warning.rule)}",
