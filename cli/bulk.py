@@ -578,11 +578,27 @@ def _made_by_demo(path: str) -> bool:
         "Only the files of an earlier demo are replaced."
     ),
 )
-@click.option("--members", type=click.IntRange(10, MAX_MEMBERS), default=3000, show_default=True)
 @click.option(
-    "--invitations", type=click.IntRange(10, MAX_INVITATIONS), default=30000, show_default=True
+    "--members",
+    type=click.IntRange(10, MAX_MEMBERS),
+    default=3000,
+    show_default=True,
+    help="Members in the simulated network.",
 )
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--invitations",
+    type=click.IntRange(10, MAX_INVITATIONS),
+    default=30000,
+    show_default=True,
+    help="Invitations sent in the simulated history (each with its responses).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="The simulation's seed: the same seed gives the same history.",
+)
 @handle_errors
 def demo(path: str, members: int, invitations: int, seed: int) -> None:
     """The main job, end to end: simulate a history, import it, show who is restricted and why.
@@ -601,6 +617,11 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
         raise BadInput("demo makes its own ledger: give its file with --path, not --db")
     events = _generate(members, invitations, seed)
     history = os.path.splitext(path)[0] + ".jsonl"
+    if os.path.abspath(history) == os.path.abspath(path):
+        raise BadInput(
+            f"--path {path} would also name the demo's history ({history}): "
+            "give the ledger a name that does not end in .jsonl"
+        )
     _may_replace(path, history)
     try:
         for suffix in ("", "-wal", "-shm"):

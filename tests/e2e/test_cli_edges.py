@@ -106,6 +106,14 @@ def test_demo_refuses_to_overwrite_a_history_file_beside_its_path(tmp_path: Path
     assert not (tmp_path / "history.db").exists()
 
 
+def test_demo_refuses_a_path_that_would_also_be_its_history(tmp_path: Path) -> None:
+    done = without_db("demo", "--path", "demo.jsonl", cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "would also name the demo's history" in one_error_line(done)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_demo_with_db_given_says_to_use_path(tmp_path: Path) -> None:
     done = invoke(tmp_path / "prod.db", "demo", cwd=tmp_path)
 
