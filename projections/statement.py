@@ -237,11 +237,20 @@ def _report_days(episode: EpisodeOut) -> list[date]:
 
 def _facts(episode: EpisodeOut) -> str:
     days = _report_days(episode)
-    first, last = (days[0], days[-1]) if days else (None, None)
+    count = len(episode.causes)
+    reported = (
+        "1 invitation you sent was reported by its recipient"
+        if count == 1
+        else f"{count} invitations you sent were reported by their recipients"
+    )
+    if not days:  # no episode opens without reports; said plainly all the same
+        when = "on no recorded day"
+    else:
+        when = f"on {days[0]}" if len(days) == 1 else f"between {days[0]} and {days[-1]}"
     return (
-        f"2. Facts: {len(episode.causes)} invitations you sent were reported by their "
-        f'recipients as "I don\'t know this person", between {first} and {last}. The '
-        "recipients are not named here, to protect them."
+        f'2. Facts: {reported} as "I don\'t know this person", {when}. The '
+        f"recipient{'' if count == 1 else 's'} {'is' if count == 1 else 'are'} not named "
+        "here, to protect them."
     )
 
 

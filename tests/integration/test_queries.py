@@ -408,6 +408,29 @@ def test_the_statement_after_a_suspension_expired_says_it_ended_by_expiry(story:
     assert "7 invitations you sent were reported" in text
 
 
+def test_the_statement_for_one_report_speaks_of_one_invitation_on_its_day(
+    ledger_url: str,
+) -> None:
+    # Given a policy that restricts at the first report, and one report on day 2
+    book = Ledger(ledger_url)
+    book.record(
+        {
+            "type": "policy_changed",
+            "policy": {"version": 2, "warn_at": 1, "restrict_at": 1},
+            "at": day(0),
+        }
+    )
+    report(book, "rhea", "guest-1", day(2))
+    text = statement_of_reasons(audit(book, "rhea", day(3)))
+    book.close()
+
+    assert "under invitation policy version 2" in text
+    assert (
+        "2. Facts: 1 invitation you sent was reported by its recipient as \"I don't know "
+        'this person", on 2026-01-03. The recipient is not named here' in text
+    )
+
+
 # Blocks ----------------------------------------------------------------------------
 
 
