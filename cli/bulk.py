@@ -163,7 +163,7 @@ def export(since: int) -> None:
     from projections.rebuild import last_position
 
     book = _ledger()
-    bar = ProgressLine("exporting", max(last_position(book.store) - since, 0))
+    bar = ProgressLine("exporting", max(last_position(book.store) - since, 0), writes_stdout=True)
     out = sys.stdout.buffer
     book.export(out, since, bar.advance)
     out.flush()
@@ -499,7 +499,7 @@ def simulate(members: int, invitations: int, seed: int, policy_changes: bool) ->
         invledger simulate --members 2000 --invitations 20000 --seed 7 > history.jsonl
     """
     out = sys.stdout.buffer  # UTF-8 whatever the locale: the import format's encoding
-    bar = ProgressLine("simulating", invitations, unit="invitations")
+    bar = ProgressLine("simulating", invitations, unit="invitations", writes_stdout=True)
     sent = 0
     for event in _generate(members, invitations, seed, policy_changes=policy_changes):
         out.write(_line(event))

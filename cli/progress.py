@@ -1,4 +1,5 @@
-"""A progress line on stderr for long work: done, rate, share and time left. Quiet when piped."""
+"""A progress line on stderr for long work: done, rate, share and time left. Quiet when
+piped, and beside data written to the same terminal."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import time
 
 
 class ProgressLine:
-    def __init__(self, label: str, total: int | None = None, unit: str = "events") -> None:
+    """`writes_stdout`: the command's data goes to standard output (export, simulate);
+    when that is a terminal too, the line stays off rather than break into the data."""
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        unit: str = "events",
+        writes_stdout: bool = False,
+    ) -> None:
         self.label = label
         self.total = total
         self.unit = unit
         self.done = 0
         self.started = time.monotonic()
         self._shown = 0.0
-        self.enabled = sys.stderr.isatty()
+        self.enabled = sys.stderr.isatty() and not (writes_stdout and _is_terminal(sys.stdout))
 
     def advance(self, count: int) -> None:
         self.update(self.done + count)
@@ -49,3 +59,10 @@ class ProgressLine:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
         return elapsed
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):  # None, or closed
+        return False

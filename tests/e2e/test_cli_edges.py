@@ -523,12 +523,13 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(
 # Progress on a terminal, quiet when piped ------------------------------------------
 
 
-def _stderr_on_a_terminal(*args: str) -> str:
-    """Run the real process with its stderr on a pseudo-terminal; what the terminal got."""
+def _stderr_on_a_terminal(*args: str, stdout_too: bool = False) -> str:
+    """Run the real process with its stderr (and with `stdout_too` its stdout) on a
+    pseudo-terminal; what the terminal got."""
     leader, follower = pty.openpty()
     done = subprocess.Popen(
         [sys.executable, "-m", "cli", *args],
-        stdout=subprocess.DEVNULL,
+        stdout=follower if stdout_too else subprocess.DEVNULL,
         stderr=follower,
         env={k: v for k, v in os.environ.items() if k != "INVLEDGER_DB"},
     )
@@ -578,6 +579,23 @@ def test_import_replay_export_and_simulate_show_progress_on_a_terminal(
     assert re.search(r"replaying: [\d,]+ events, [\d,]+/s .*%.*s left", replayed), replayed
     assert re.search(r"exporting: [\d,]+ events, [\d,]+/s .*%.*s left", exported), exported
     assert re.search(r"simulating: [\d,]+ invitations, [\d,]+/s .*%.*s left", simulated)
+
+
+def test_export_and_simulate_keep_their_progress_out_of_data_on_the_same_terminal(
+    long_history: Path, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "ledger.db")
+    assert invoke(db, "import", str(long_history)).returncode == 0
+
+    exported = _stderr_on_a_terminal("--db", db, "export", stdout_too=True)
+    simulated = _stderr_on_a_terminal(
+        "simulate", "--members", "2000", "--invitations", "20000", "--seed", "3", stdout_too=True
+    )
+
+    assert exported.count("\n") == long_history.read_bytes().count(b"\n")
+    assert "exporting:" not in exported
+    assert '"type":"invitation_sent"' in simulated.replace(" ", "")
+    assert "simulating:" not in simulated
 
 
 def test_import_replay_export_and_simulate_print_no_progress_when_piped(
