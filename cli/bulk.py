@@ -466,6 +466,10 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
     Example (stricter.toml):
         version = 2
         restrict_at = 5
+
+    \b
+    then:
+        invledger policy set stricter.toml --at 2026-03-01T00:00:00Z
     """
     from cli.main import creating_ledger
     from ledger.application import command_event
@@ -489,7 +493,11 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
     help="How many invitations.",
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same history.")
-@click.option("--policy-changes", is_flag=True, help="Include a policy change in the history.")
+@click.option(
+    "--policy-changes",
+    is_flag=True,
+    help="Include policy changes in the history: stricter limits after a third of it, a longer window after two thirds.",
+)
 @handle_errors
 def simulate(members: int, invitations: int, seed: int, policy_changes: bool) -> None:
     """Write a realistic synthetic history (ordinary members and spammers) as JSONL to stdout.
