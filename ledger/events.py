@@ -324,8 +324,17 @@ def _not_utf8(line: bytes | str) -> str | None:
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as error:
-        return f"not UTF-8 text (byte {error.start + 1} of the line)"
+        return f"not UTF-8 text (byte {error.start + 1} of the line){_looks_like(line)}"
     return None
+
+
+def _looks_like(line: bytes) -> str:
+    """A hint for a file that is not UTF-8 JSONL but something common, from its start."""
+    if line.startswith(b"\x1f\x8b"):
+        return ": a gzip file? decompress it first (gunzip -c FILE | invledger import -)"
+    if line.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return ": UTF-16 text? convert it to UTF-8 first (iconv -f UTF-16 -t UTF-8 FILE)"
+    return ""
 
 
 def from_fields(data: dict[str, object]) -> Event:

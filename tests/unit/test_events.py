@@ -251,6 +251,21 @@ def test_invalid_utf8_is_refused() -> None:
     assert refusal(raw) == f"not UTF-8 text (byte {where} of the line)"
 
 
+def test_a_gzip_or_utf16_file_is_refused_with_what_to_do() -> None:
+    import gzip
+
+    zipped = gzip.compress(line().encode()).split(b"\n")[0]
+    utf16 = line().encode("utf-16")
+
+    assert refusal(zipped).endswith(
+        ": a gzip file? decompress it first (gunzip -c FILE | invledger import -)"
+    )
+    assert refusal(utf16) == (
+        "not UTF-8 text (byte 1 of the line): UTF-16 text? convert it to UTF-8 first "
+        "(iconv -f UTF-16 -t UTF-8 FILE)"
+    )
+
+
 def test_a_line_longer_than_the_limit_is_refused_before_parsing() -> None:
     reason = refusal(" " * (ev.MAX_LINE_BYTES + 1))
 
