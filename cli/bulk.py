@@ -51,7 +51,7 @@ def import_(file: IO[bytes]) -> None:
         invledger import history.jsonl
     """
     from cli.main import creating_ledger
-    from ledger.errors import ImportStopped, StorageError
+    from ledger.errors import BadInput, ImportStopped, StorageError
 
     total = _size(file)
     bar = ProgressLine("importing", unit="lines")
@@ -94,6 +94,19 @@ def import_(file: IO[bytes]) -> None:
             err=True,
         )
         raise
+    except OSError as error:
+        if isinstance(error, BrokenPipeError):
+            raise
+        # Reading the file failed (an I/O error on its disk, a device that cannot be read).
+        bar.finish()
+        if committed[0]:
+            click.echo(
+                f"at least the first {committed[0]:,} lines are stored, in whole batches; run "
+                "the same import again to resume",
+                err=True,
+            )
+        name = getattr(file, "name", None) or "the input"
+        raise BadInput(f"cannot read {name}: {error.strerror or error}") from None
     elapsed = bar.finish()
     rate = result.imported / elapsed if elapsed > 0 else 0.0
     click.echo(

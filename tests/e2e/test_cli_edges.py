@@ -114,6 +114,16 @@ def test_demo_refuses_a_path_that_would_also_be_its_history(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs Linux's /proc")
+def test_an_import_file_that_cannot_be_read_is_named_in_one_line(tmp_path: Path) -> None:
+    # Reading /proc/self/mem from its start fails with an I/O error, as a bad disk would.
+    done = invoke(tmp_path / "ledger.db", "import", "/proc/self/mem")
+
+    assert done.returncode == 2
+    assert one_error_line(done) == "Error: cannot read /proc/self/mem: Input/output error"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_demo_with_db_given_says_to_use_path(tmp_path: Path) -> None:
     done = invoke(tmp_path / "prod.db", "demo", cwd=tmp_path)
 
