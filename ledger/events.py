@@ -252,7 +252,7 @@ def parse_and_encode(line: bytes | str) -> tuple[Event, bytes]:
     try:
         event = _adapter().validate_json(line)
     except ValidationError as error:
-        raise BadInput(_not_utf8(line) or describe(error)) from None
+        raise BadInput(_not_utf8(line) or _joined(line) or describe(error)) from None
     canonical = encode(event)
     if canonical != line:
         _check_as_written(line)
@@ -328,6 +328,17 @@ def _not_utf8(line: bytes | str) -> str | None:
     return None
 
 
+def _joined(line: bytes | str) -> str | None:
+    """Why a line that starts with a byte order mark is refused: only a file's first line
+    may (the import skips it there), so a file was likely joined to another."""
+    if line.startswith(UTF8_BOM if isinstance(line, bytes) else "\ufeff"):
+        return (
+            "starts with a byte order mark (U+FEFF), which only a file's first line may have: "
+            "were two files joined? remove it"
+        )
+    return None
+
+
 def _looks_like(line: bytes) -> str:
     """A hint for a file that is not UTF-8 JSONL but something common, from its start."""
     if line.startswith(b"\x1f\x8b"):
@@ -351,7 +362,11 @@ def describe(error: ValidationError) -> str:
     kind = first["type"]
     where = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
     if kind == "json_invalid":
-        return f"not valid JSON ({first['msg'].removeprefix('Invalid JSON: ')})"
+        # A line is one line of JSON: the parser's "line 1" says nothing.
+        reason = (
+            first["msg"].removeprefix("Invalid JSON: ").replace(" at line 1 column ", " at column ")
+        )
+        return f"not valid JSON ({reason})"
     if kind == "union_tag_invalid":
         return f"unknown event type {first['input']['type']!r}"[:200]
     if kind in ("union_tag_not_found", "dict_type", "model_type") and not where:

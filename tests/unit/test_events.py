@@ -266,6 +266,16 @@ def test_a_gzip_or_utf16_file_is_refused_with_what_to_do() -> None:
     )
 
 
+def test_a_byte_order_mark_past_the_first_line_says_files_were_joined() -> None:
+    assert refusal(ev.UTF8_BOM + line().encode()).startswith(
+        "starts with a byte order mark (U+FEFF), which only a file's first line may have"
+    )
+
+
+def test_bad_json_is_placed_by_its_column_alone() -> None:
+    assert refusal("{dora") == "not valid JSON (key must be a string at column 2)"
+
+
 def test_a_line_longer_than_the_limit_is_refused_before_parsing() -> None:
     reason = refusal(" " * (ev.MAX_LINE_BYTES + 1))
 
