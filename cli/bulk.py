@@ -81,8 +81,8 @@ def import_(file: IO[bytes]) -> None:
         bar.finish()
         if committed[0]:  # the server was lost mid-import, or the file's disk
             click.echo(
-                f"at least the first {committed[0]:,} lines are stored, in whole batches; once "
-                "the database is back, run the same import again to resume",
+                f"at least the first {committed[0]:,} lines are stored, in whole batches; run "
+                "the same import again to resume (once the database is back, if it went away)",
                 err=True,
             )
         raise

@@ -363,15 +363,23 @@ class _ImportSession:
             self._settle()
         if kept is not None and self.flushing is None:
             kept.settled()
-        # The tracking row is taken only once no flush of this import is in flight (it
-        # holds that row until it commits); no other writer can run meanwhile.
+        # On PostgreSQL the tracking row is not taken while this import's own rows may be
+        # in flight beside it (their flush holds it until it commits).
         with self.store.write(**({"lock_views": False} if self.beside else {})) as tx:
             first = position = tx.next_position()
+            locked = not self.beside
             if kept is not None and first - 1 == self.written:
                 views = kept
                 views.tx = tx
             else:
+                # Someone appended since this import's last batch, or this is its first:
+                # the views are read from the tables, once no flush is in flight beside
+                # any import (another import's too: without the tracking row, its
+                # position would be read before that flush's rows and the rows after,
+                # applying its events twice), and none can start until this commits.
                 self._settle()
+                tx.lock_views()
+                locked = True
                 views = current_views(tx)
             stored_states = _stored_states_later(tx, {event.id for _, event, _ in batch})
             prefetched = views.prefetch_later([event for _, event, _ in batch])
@@ -403,7 +411,7 @@ class _ImportSession:
                 known[event.id] = data
                 position += 1
             tx.end_stream(first)
-            if failure is None and views.unflushed >= FLUSH_EVERY and self.beside:
+            if failure is None and views.unflushed >= FLUSH_EVERY and not locked:
                 # Holds the tracking row before this batch commits: whoever writes the
                 # views next reads the position these rows reach, once they are in.
                 self._settle()

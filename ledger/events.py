@@ -331,7 +331,7 @@ def _not_utf8(line: bytes | str) -> str | None:
 def _joined(line: bytes | str) -> str | None:
     """Why a line that starts with a byte order mark is refused: only a file's first line
     may (the import skips it there), so a file was likely joined to another."""
-    if line.startswith(UTF8_BOM if isinstance(line, bytes) else "\ufeff"):
+    if line.startswith(UTF8_BOM) if isinstance(line, bytes) else line.startswith("\ufeff"):
         return (
             "starts with a byte order mark (U+FEFF), which only a file's first line may have: "
             "were two files joined? remove it"

@@ -186,6 +186,13 @@ class PostgresTx:
             else:
                 pipeline.__exit__(type(error), error, error.__traceback__)
 
+    def lock_views(self) -> None:
+        """Take the views' tracking row, as every writer of view rows does first: waits
+        for a flush in flight (another import's, beside it) to commit, and keeps any
+        other from starting, so the views read after it are whole and stay so."""
+        self._end_copy()
+        self._c.execute(_LOCK_TRACKING, (VIEWS_TRACKING_KEY,))
+
     def next_position(self) -> int:
         # Inside the table lock no other transaction can draw from the sequence.
         self._end_copy()

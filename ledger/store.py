@@ -55,6 +55,9 @@ class Tx(Protocol):
     def chunks(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]: ...
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def next_position(self) -> int: ...
+    # Wait for, and keep out, every other writer of view rows (a no-op where the write
+    # transaction holds the whole store, as SQLite's does).
+    def lock_views(self) -> None: ...
     def select_in(self, sql: str, keys: Sequence[Any]) -> list[tuple[Any, ...]]: ...
     def rows_for_keys(
         self, table: str, columns: tuple[str, str], keys: Iterable[tuple[str, str]]
@@ -181,6 +184,9 @@ class SQLiteTx:
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._c.execute(sql, params).fetchall()
+
+    def lock_views(self) -> None:
+        """Nothing to take: a write transaction here holds the whole file."""
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._c.execute(sql, params).fetchone()

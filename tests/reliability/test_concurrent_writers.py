@@ -1,4 +1,5 @@
-"""Several real processes writing one ledger at once.
+"""Several real processes writing one ledger at once (and two imports of one file at once
+on PostgreSQL, at the end).
 
 README "Consistency boundary": every append is one write transaction that first takes
 the store's write lock, then checks the rules; racing `accept` and `ignore` of one
@@ -30,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from reliability_helpers import (
     assert_clean_failure,
     cli,
@@ -39,6 +41,8 @@ from reliability_helpers import (
     run_together,
     stored_ids,
 )
+
+from ledger.application import FLUSH_EVERY, IMPORT_BATCH
 
 PARTS = 8
 PREFIXED = ("id", "invitation", "recipient")
@@ -277,3 +281,42 @@ def test_racing_writers(ledger_url: str, tmp_path: Path) -> None:
 
     replay = cli(ledger_url, "replay", "--check", timeout=300)
     assert replay.returncode == 0, replay.stdout.decode()[-2000:] + replay.stderr.decode()[-2000:]
+
+
+# Imports that overlap on PostgreSQL ------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_two_imports_of_one_file_at_once_store_it_once_and_count_it_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Each import writes its view rows beside it every FLUSH_EVERY events, on a connection
+    of its own, while its next batches go on. The other import's batches, in between,
+    must wait for those rows before they read the views: else they read a position from
+    before the rows and rows from after them, and count those events twice."""
+    history = tmp_path / "history.jsonl"
+    with history.open("wb") as out:
+        subprocess.run(
+            [sys.executable, "-m", "cli", "simulate", "--members", "3000"]
+            + ["--invitations", "40000", "--seed", "5"],
+            stdout=out,
+            env=cli_env(),
+            check=True,
+            timeout=120,
+        )
+    lines = history.read_bytes().count(b"\n")
+    assert lines > FLUSH_EVERY + IMPORT_BATCH  # each import hands rows off beside it
+    assert cli(postgres_url, "import", "-", stdin=b"").returncode == 0  # the schema first
+
+    done = run_together(
+        [(postgres_url, ["import", str(history)]), (postgres_url, ["import", str(history)])],
+        tmp_path / "procs",
+        timeout=600,
+    )
+
+    for proc in done:
+        assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    imported = [int(p.stdout.split()[1].replace(b",", b"")) for p in done]
+    assert sum(imported) == lines, [p.stdout for p in done]  # each event stored once
+    check = cli(postgres_url, "replay", "--check", timeout=300)
+    assert check.returncode == 0, check.stdout.decode()[-2000:] + check.stderr.decode()[-2000:]
