@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -724,7 +725,8 @@ def follow(poll: float, rounds: int | None) -> None:
 
     Every invledger writer already updates the views in its own transaction; a
     follower also catches up events that other tools append to the log, so queries
-    stay cheap. Stop it with Ctrl-C.
+    stay cheap. Stop it with Ctrl-C or SIGTERM (as a service manager does): it says
+    "stopped" and exits 0, leaving the views as its last commit left them.
 
     \b
     Example:
@@ -736,11 +738,15 @@ def follow(poll: float, rounds: int | None) -> None:
     def applied(count: int) -> None:
         if count:
             total[0] += count
-            click.echo(f"applied {count:,} events ({total[0]:,} since start)")
+            click.echo(f"applied {_events(count)} ({total[0]:,} since start)")
 
     def ready() -> None:
         click.echo(f"following {book.store.url} (Ctrl-C to stop)", err=True)
 
+    def terminated(_signal: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the same clean stop as Ctrl-C
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         book.follow(applied, poll_seconds=poll, rounds=rounds, on_ready=ready)
     except KeyboardInterrupt:

@@ -75,8 +75,36 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
     out, err = follower.communicate(timeout=60)
 
     assert follower.returncode == 0, err
-    assert "applied 1 events" in out
+    assert "applied 1 event (1 since start)" in out
     assert views_position(ledger_url) == 2
+
+
+def test_a_follower_stopped_by_sigterm_says_so_and_exits_0(ledger_url: str) -> None:
+    import signal
+
+    Ledger(ledger_url).record(
+        {
+            "type": "invitation_sent",
+            "invitation": "inv-first",
+            "sender": "olga",
+            "recipient": "nina",
+            "at": "2026-03-01T11:00:00Z",
+        }
+    )
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--db", ledger_url, "follow", "--poll", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follower.stderr is not None
+    assert follower.stderr.readline().startswith("following "), "the follower did not start"
+
+    follower.send_signal(signal.SIGTERM)
+    _, err = follower.communicate(timeout=60)
+
+    assert follower.returncode == 0, err
+    assert err == "stopped\n"
 
 
 def test_catching_up_ends_when_a_rolled_back_append_left_a_gap_in_the_positions(
