@@ -37,8 +37,10 @@ def views_position(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> None:
-    Ledger(ledger_url).record(
+def record_a_send(url: str) -> None:
+    """One event recorded through the ledger, views and all."""
+    book = Ledger(url)
+    book.record(
         {
             "type": "invitation_sent",
             "invitation": "inv-first",
@@ -47,6 +49,11 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
             "at": "2026-03-01T11:00:00Z",
         }
     )
+    book.close()
+
+
+def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> None:
+    record_a_send(ledger_url)
     # PostgreSQL wakes the follower once per notification; SQLite once per poll.
     rounds = "1" if ledger_url.startswith("postgresql://") else "25"
     follower = subprocess.Popen(
@@ -82,15 +89,7 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
 def test_a_follower_stopped_by_sigterm_says_so_and_exits_0(ledger_url: str) -> None:
     import signal
 
-    Ledger(ledger_url).record(
-        {
-            "type": "invitation_sent",
-            "invitation": "inv-first",
-            "sender": "olga",
-            "recipient": "nina",
-            "at": "2026-03-01T11:00:00Z",
-        }
-    )
+    record_a_send(ledger_url)
     follower = subprocess.Popen(
         [sys.executable, "-m", "cli", "--db", ledger_url, "follow", "--poll", "0.2"],
         stdout=subprocess.PIPE,
