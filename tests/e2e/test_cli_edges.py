@@ -276,7 +276,13 @@ def test_a_byte_order_mark_after_the_first_line_is_a_bad_line(
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("Error: line 2: not valid JSON")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: line 2: starts with a byte order mark (U+FEFF), which only a file's first line"
+        )
+    )
 
 
 def test_a_line_that_is_not_utf8_says_so_with_its_line_number(
