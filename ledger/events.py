@@ -459,7 +459,12 @@ def _as_stored(state: bytes) -> Event:
         if data["at"].utcoffset() is None:
             raise _Unlike("a time without a zone")
         if "policy" in data:
-            data["policy"] = PolicyChange.model_validate(data["policy"])
+            try:
+                data["policy"] = PolicyChange.model_validate(data["policy"])
+            except ValidationError as error:
+                # Its bounds keep the rules' arithmetic in range: a change past them is
+                # not read, even one stored before a bound was set.
+                raise _Unlike(f"a policy out of today's bounds: {describe(error)}") from None
         for name, field in model.model_fields.items():
             value = data.get(name)
             if value is None and field.is_required():
@@ -471,6 +476,8 @@ def _as_stored(state: bytes) -> Event:
         reason = str(error)
     except json.JSONDecodeError:
         reason = "not JSON"
+    except RecursionError:
+        reason = "JSON nested too deeply"
     except (ValueError, TypeError) as error:  # a time fromisoformat cannot read, a policy
         reason = str(error).splitlines()[0] if type(error) is ValueError else type(error).__name__
     raise not_ours(state, reason)

@@ -188,6 +188,14 @@ FOREIGN_ROWS = {
         b'{"id":"e-x","type":"invitation_accepted","at":"2026-01-06T12:00:00Z","invitation":5}',
         NOT_OURS + b" ('invitation' is not text",
     ),
+    "JSON nested deep": (b"[" * 100_000, NOT_OURS + b" (JSON nested too deeply"),
+    "a policy out of bounds": (
+        (
+            b'{"id":"e-x","type":"policy_changed","at":"2026-01-06T12:00:00Z",'
+            b'"policy":{"version":3000000000}}'
+        ),
+        NOT_OURS + b" (a policy out of today's bounds: field 'version'",
+    ),
     "a time that is none": (
         b'{"id":"e-x","type":"invitation_accepted","at":"soon","invitation":"inv-1"}',
         NOT_OURS + b" (Invalid isoformat string",
