@@ -95,10 +95,7 @@ def import_(file: IO[bytes]) -> None:
             err=True,
         )
         raise
-    except OSError as error:
-        if isinstance(error, BrokenPipeError):
-            raise
-        # Reading the file failed (an I/O error on its disk, a device that cannot be read).
+    except _InputUnreadable as error:
         bar.finish()
         if committed[0]:
             click.echo(
@@ -107,7 +104,7 @@ def import_(file: IO[bytes]) -> None:
                 err=True,
             )
         name = getattr(file, "name", None) or "the input"
-        raise BadInput(f"cannot read {name}: {error.strerror or error}") from None
+        raise BadInput(f"cannot read {name}: {error.reason}") from None
     elapsed = bar.finish()
     rate = result.imported / elapsed if elapsed > 0 else 0.0
     click.echo(
@@ -130,15 +127,30 @@ def _bounded_lines(file: IO[bytes]) -> Iterator[bytes]:
     from ledger.events import MAX_LINE_BYTES
 
     limit = MAX_LINE_BYTES + 3  # the longest line allowed, its "\r\n", and one byte more
-    while piece := file.readline(limit):
+
+    def read() -> bytes:
+        try:
+            return file.readline(limit)
+        except OSError as error:  # the file's disk, a device that cannot be read
+            raise _InputUnreadable(error) from None
+
+    while piece := read():
         if len(piece) < limit or piece.endswith(b"\n"):
             yield piece
             continue
         blank = not piece.strip()
         while piece and not piece.endswith(b"\n"):
-            piece = file.readline(limit)
+            piece = read()
             blank = blank and not piece.strip()
         yield b"\n" if blank else b"?" * limit
+
+
+class _InputUnreadable(Exception):
+    """Reading an import's input failed (the OSError it raised, as `reason`)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror or str(error))
+        self.reason = error.strerror or str(error)
 
 
 def _up_to_first_event(file: Iterator[bytes]) -> list[bytes]:

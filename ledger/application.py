@@ -419,6 +419,8 @@ class _ImportSession:
                 views.settle = self._settle
             elif failure is not None or views.unflushed >= FLUSH_EVERY:
                 self._settle()
+                if not locked:  # as every writer of view rows, once this import's are in
+                    tx.lock_views()
                 views.flush()
                 views.forget()
         self.views, self.written = views, position - 1

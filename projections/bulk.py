@@ -452,8 +452,11 @@ def apply_range(
         rows = _beside(judged, counts_and_pairs, views, others)
         done(0.85)
         latest = extracted.latest if extracted is not None and ready else _latest(tx)
-    except sqlite3.Error:
-        if (unreadable := _first_unreadable(tx, log, after, last)) is not None:
+    except (sqlite3.IntegrityError, sqlite3.OperationalError) as error:
+        # What a row another tool wrote gives (malformed JSON, a NOT NULL constraint);
+        # not a lock, a full disk or an interrupt, which name no row.
+        about_data = isinstance(error, sqlite3.IntegrityError) or "JSON" in str(error)
+        if about_data and (unreadable := _first_unreadable(tx, log, after, last)) is not None:
             raise unreadable from None
         raise
     finally:

@@ -298,14 +298,14 @@ def test_two_imports_of_one_file_at_once_store_it_once_and_count_it_once(
     with history.open("wb") as out:
         subprocess.run(
             [sys.executable, "-m", "cli", "simulate", "--members", "3000"]
-            + ["--invitations", "40000", "--seed", "5"],
+            + ["--invitations", "60000", "--seed", "5"],
             stdout=out,
             env=cli_env(),
             check=True,
             timeout=120,
         )
     lines = history.read_bytes().count(b"\n")
-    assert lines > FLUSH_EVERY + IMPORT_BATCH  # each import hands rows off beside it
+    assert lines > 2 * FLUSH_EVERY + IMPORT_BATCH  # each import hands rows off beside it twice
     assert cli(postgres_url, "import", "-", stdin=b"").returncode == 0  # the schema first
 
     done = run_together(
