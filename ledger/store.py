@@ -412,7 +412,12 @@ def _attach_working(conn: sqlite3.Connection, path: str, name: str, attached: li
 
 
 def read_only_uri(path: str) -> str:
-    """A URI opening the SQLite file at `path` read-only, whatever characters it holds."""
+    """A URI opening the SQLite file at `path` read-only, whatever characters it holds;
+    `path` may be a `file:` URI already (its options kept, its mode made `ro`)."""
+    if path.startswith("file:"):
+        base, _, query = path.partition("?")
+        options = [o for o in query.split("&") if o and not o.startswith("mode=")]
+        return base + "?" + "&".join([*options, "mode=ro"])
     return "file:" + quote(os.path.abspath(path)) + "?mode=ro"
 
 

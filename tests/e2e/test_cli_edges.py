@@ -870,6 +870,26 @@ def test_a_sqlite_file_uri_with_slashes_is_still_a_ledger(
     assert json.loads(done.stdout)["member"] == "alice"
 
 
+def test_the_scratch_replays_read_a_long_ledger_named_by_a_file_uri(tmp_path: Path) -> None:
+    # Past bulk.WORTH_IT events the scratch ledger reads the real one in SQL, attached.
+    ledger, history = tmp_path / "ledger.db", tmp_path / "history.jsonl"
+    made = invoke(ledger, "simulate", "--members", "100", "--invitations", "1500")
+    history.write_text(made.stdout)
+    assert made.stdout.count("\n") > 2_000
+    assert invoke(ledger, "import", str(history)).returncode == 0
+    milder = tmp_path / "milder.json"
+    milder.write_text('{"restrict_at": 20}')
+
+    for uri in (f"file:{ledger}?mode=ro", f"file://{ledger}"):
+        checked = invoke(uri, "replay", "--check")
+        until = invoke(uri, "replay", "--until", "2025-03-01T00:00:00Z")
+        what_if = invoke(uri, "replay", "--policy", str(milder))
+
+        assert checked.returncode == 0, (uri, checked.stderr)
+        assert "the stored views equal a fresh rebuild" in checked.stdout
+        assert (until.returncode, what_if.returncode) == (0, 0), (until.stderr, what_if.stderr)
+
+
 def test_demo_replaces_a_link_at_its_history_path_and_not_what_it_points_to(
     tmp_path: Path,
 ) -> None:
