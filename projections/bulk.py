@@ -133,7 +133,7 @@ class Extracted:
     others: list[tuple[int, ev.Event]] = field(default_factory=list)
     count: int = 0  # sends and responses extracted
     latest: int | None = None  # their latest time (see _latest)
-    lock: IO[bytes] | None = None  # held while the folder is in use (see _sweep)
+    lock: IO[bytes] | None = None  # held while the folder is in use (see sweep)
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -159,7 +159,7 @@ def extract_ahead(
     at `source` into two scratch files, at once; the caller closes what it returns.
     None where the files cannot be written (a full or unwritable temporary folder): the
     range's transaction then reads the events itself, and tells what stops it."""
-    _sweep()
+    sweep()
     try:
         folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
     except OSError:
@@ -173,7 +173,7 @@ def extract_ahead(
         (os.path.join(folder, "sent.db"), os.path.join(folder, "responses.db")),
     )
     try:
-        extracted.lock = _locked(folder)
+        extracted.lock = locked(folder)
 
         latest: list[int] = []
 
@@ -285,13 +285,15 @@ class ReadAhead:
 
 
 _FOLDER_PREFIX = "invledger-range-"
+# The scratch ledgers of `replay --check`, `--until` and `--policy` (projections.rebuild).
+SCRATCH_PREFIX = "invledger-scratch-"
 
 
 # A folder is swept only this long after it was made: time for its maker to lock it.
 _SWEEP_AFTER_SECONDS = 60.0
 
 
-def _locked(folder: str) -> IO[bytes] | None:
+def locked(folder: str) -> IO[bytes] | None:
     """Hold an exclusive lock on the folder's lock file while the folder is used (the
     lock goes with the process, however it ends); None where locks are not offered."""
     if fcntl is None:
@@ -301,15 +303,17 @@ def _locked(folder: str) -> IO[bytes] | None:
     return lock
 
 
-def _sweep() -> None:
+def sweep() -> None:
     """Remove the scratch folders of processes that ended without removing theirs
-    (killed in the middle of a range): a folder whose lock nobody holds, made a while
-    ago. Without file locks (Windows), nothing is swept."""
+    (killed in the middle of a range or a scratch replay): a folder whose lock nobody
+    holds, made a while ago. Without file locks (Windows), nothing is swept."""
     if fcntl is None:
         return
     root = tempfile.gettempdir()
     try:
-        names = [name for name in os.listdir(root) if name.startswith(_FOLDER_PREFIX)]
+        names = [
+            name for name in os.listdir(root) if name.startswith((_FOLDER_PREFIX, SCRATCH_PREFIX))
+        ]
     except OSError:
         return
     for name in names:

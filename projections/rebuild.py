@@ -358,10 +358,15 @@ def _json_array(row: tuple[object, ...]) -> str:
 
 @contextmanager
 def scratch() -> Iterator[Store]:
-    """A temporary SQLite ledger for views that must not touch the real one."""
-    with tempfile.TemporaryDirectory(prefix="invledger-scratch-") as folder:
+    """A temporary SQLite ledger for views that must not touch the real one. Its folder
+    is locked while in use: one left by a killed process is swept by the next (bulk.sweep)."""
+    bulk.sweep()
+    with tempfile.TemporaryDirectory(prefix=bulk.SCRATCH_PREFIX) as folder:
+        lock = bulk.locked(folder)
         store = SQLiteStore(os.path.join(folder, "scratch.db"))
         try:
             yield store
         finally:
             store.close()
+            if lock is not None:
+                lock.close()

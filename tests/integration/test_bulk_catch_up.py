@@ -164,6 +164,32 @@ def test_ranges_read_ahead_leave_no_file_and_a_killed_process_files_are_swept(
     held.close()
 
 
+def test_a_scratch_replay_folder_is_locked_while_used_and_swept_once_its_process_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the folder of a `replay --check` killed an hour ago, and one still in use
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    an_hour_ago = time.time() - 3600
+    killed, in_use = tmp_path / "invledger-scratch-killed", tmp_path / "invledger-scratch-in-use"
+    for made in (killed, in_use):
+        made.mkdir()
+        (made / "scratch.db").write_bytes(b"a scratch ledger")
+        os.utime(made, (an_hour_ago, an_hour_ago))
+    held = (in_use / "lock").open("wb")
+    fcntl.flock(held, fcntl.LOCK_EX)
+
+    # When another scratch replay begins
+    with rebuild.scratch():
+        (mine,) = set(tmp_path.iterdir()) - {in_use}
+        # Then its own folder is locked while it runs, the killed one's is gone
+        with (mine / "lock").open("ab") as probe, pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert not killed.exists()
+
+    assert sorted(tmp_path.iterdir()) == [in_use]
+    held.close()
+
+
 def test_a_scratch_file_removed_before_its_transaction_leaves_the_range_to_read_itself(
     sqlite_url: str, history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
