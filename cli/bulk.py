@@ -415,6 +415,8 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: nested too deeply to be a policy") from None
     if not isinstance(data, dict):
         raise BadInput(f"{name}: a policy is a JSON object or a TOML table")
+    if what_if and not data:  # an empty or cut-short file would mean the defaults, unseen
+        raise BadInput(f"{name}: names no policy field (a what-if takes a full policy)")
     try:
         if what_if:
             return whole_policy(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger.policy import DEFAULT_POLICY, MAX_RECIDIVE_DAYS, MAX_WINDOW_DAYS, Policy
 
@@ -23,6 +23,15 @@ class PolicyChange(BaseModel):
     suspend_days: int | None = Field(None, ge=1, le=3650)
     max_suspend_days: int | None = Field(None, ge=1, le=3650)
     appeal_overdue_hours: int | None = Field(None, ge=1, le=24 * 365)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """A field left out keeps its value; one given must have one (a `null` would be
+        dropped unseen, and the change not be what its file says)."""
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep its value")
+        return value
 
     def applied_to(self, current: Policy) -> Policy:
         """The policy that results from this change; raises ValueError when it is not valid."""

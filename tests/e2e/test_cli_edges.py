@@ -829,6 +829,19 @@ def test_a_statement_says_an_appeal_open_against_an_earlier_restriction_comes_fi
     )
 
 
+@pytest.mark.parametrize("content", ["", "{}", "# nothing but a comment\n"])
+def test_a_what_if_file_that_names_no_field_is_refused(
+    worked_db: str, tmp_path: Path, content: str
+) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text(content)
+
+    done = invoke(worked_db, "replay", "--policy", str(empty))
+
+    assert done.returncode == 2
+    assert "names no policy field" in one_error_line(done)
+
+
 def test_a_what_if_with_longer_suspensions_tells_the_later_end(
     worked_db: str, tmp_path: Path
 ) -> None:

@@ -50,7 +50,8 @@ def test_a_what_if_file_is_the_default_with_its_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    "fields", [{"warn_at": 0}, {"window_days": 366}, {"warn_after": 3}, {"warn_at": "3"}]
+    "fields",
+    [{"warn_at": 0}, {"window_days": 366}, {"warn_after": 3}, {"warn_at": "3"}, {"warn_at": None}],
 )
 def test_out_of_range_unknown_or_mistyped_fields_are_refused(fields: dict) -> None:
     with pytest.raises(ValidationError):
