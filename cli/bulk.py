@@ -83,7 +83,7 @@ def import_(file: IO[bytes]) -> None:
         if committed[0]:  # the server was lost mid-import, or the file's disk
             click.echo(
                 f"at least the first {committed[0]:,} lines are stored, in whole batches; run "
-                "the same import again to resume (once the database is back, if it went away)",
+                "the same import again to resume once the cause below is mended",
                 err=True,
             )
         raise
