@@ -21,6 +21,7 @@ from cli.options import (
     at_option,
     exit_interrupted,
     handle_errors,
+    interrupted_inside,
     moment_or_now,
     query_options,
 )
@@ -63,6 +64,10 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             exit_interrupted()
+        except Exception as error:
+            if interrupted_inside(error):
+                exit_interrupted()
+            raise
 
 
 @click.group(cls=Commands, context_settings=CONTEXT)

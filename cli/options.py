@@ -84,6 +84,10 @@ def handle_errors(function: F) -> F:
             _silence_stdout()
             click.echo(f"Error: {shown(str(error.strerror or error))}", err=True)
             sys.exit(2)
+        except Exception as error:
+            if interrupted_inside(error):
+                exit_interrupted()
+            raise
 
     return wrapper  # type: ignore[return-value]
 
@@ -99,6 +103,21 @@ def shown(message: str) -> str:
         return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
     return "".join(escaped(char) for char in message)
+
+
+def interrupted_inside(error: BaseException) -> bool:
+    """Was `error` raised because of a Ctrl-C inside a library (pydantic building its
+    schema turns the interrupt into its own error)?"""
+    seen: BaseException | None = error
+    for _ in range(20):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        if type(seen).__name__ == "SchemaError" and "KeyboardInterrupt" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def exit_interrupted() -> None:
