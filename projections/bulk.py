@@ -605,10 +605,17 @@ def _refuse_orphans(tx: Tx, log: str) -> None:
     )
     if found is None:
         raise response_to_nothing("?", "?")
-    stored = tx.one(f"SELECT state FROM {log} WHERE rowid = ?", (found[2],))
-    if stored is not None:
-        ev.decode(bytes(stored[0]))  # not one of invledger's events at all, if it says so
+    _stored_state(tx, log, found[2])  # not one of invledger's events at all, if it says so
     raise response_to_nothing(found[0], found[1])
+
+
+def _stored_state(tx: Tx, log: str, position: int) -> bytes:
+    """The stored event at `position`, decoded as the event-by-event path decodes it:
+    UnreadableLog, with its reason, if it is not one of invledger's."""
+    stored = tx.one(f"SELECT state FROM {log} WHERE rowid = ?", (position,))
+    state = bytes(stored[0]) if stored else b""
+    ev.decode(state)
+    return state
 
 
 # The form of every stored event's `at` (format_time's: the fraction, if any, between);
@@ -634,9 +641,7 @@ def _refuse_foreign_rows(tx: Tx, log: str) -> None:
     )
     if found is None:
         return
-    stored = tx.one(f"SELECT state FROM {log} WHERE rowid = ?", (found[0],))
-    state = bytes(stored[0]) if stored else b""
-    ev.decode(state)  # its own reason, where the event-by-event path has one
+    state = _stored_state(tx, log, found[0])  # its own reason, where that path has one
     raise ev.not_ours(state, "not in the form invledger stores")
 
 
