@@ -11,7 +11,9 @@ The grounds are the audit's rule sentence in plain words: no policy field names.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import dataclasses
+import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from projections.queries import AppealOut, AuditOut, EpisodeOut
@@ -26,6 +28,7 @@ WHAT_THEN = {
     "suspended": "you could not send invitations",
 }
 COURTS = "You may also use out-of-court dispute settlement or the courts."
+UNNAMED = "[a recipient]"
 
 
 def statement_fields(audit: AuditOut) -> dict[str, Any]:
@@ -40,9 +43,11 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
             **dict.fromkeys(("reports_from", "reports_to", "grounds", "policy_version")),
             "automated": None,
             "appeal": None,
+            "earlier_open_appeal": None,
         }
     days = _report_days(episode)
     reviewed = appeals[-1] if appeals else None
+    earlier_open = _earlier_open(audit, appeals) if decision == "restriction_in_force" else None
     return {
         "decision": decision,
         "level": episode.level,
@@ -63,28 +68,72 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
             "filed_at": reviewed.filed_at,
             "outcome": reviewed.outcome,
             "resolved_at": reviewed.resolved_at,
-            "reason": reviewed.note,
+            "reason": _unnamed(reviewed.note, audit),
         },
+        "earlier_open_appeal": None
+        if earlier_open is None
+        else {"appeal": earlier_open.appeal, "filed_at": earlier_open.filed_at},
     }
 
 
-def statement_of_reasons(audit: AuditOut, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+def statement_of_reasons(audit: AuditOut) -> str:
     """The statement for the decision that matters at `audit.as_of` (see `_subject`)."""
     decision, episode, appeals = _subject(audit)
+    appeals = [_with_note_unnamed(a, audit) for a in appeals]
     if decision == "restriction_in_force" and episode is not None:
-        earlier_open = next(
-            (a for a in audit.appeals if a.outcome is None and a not in appeals), None
-        )
-        return _in_force(audit.member, episode, appeals, earlier_open, audit.as_of, fmt)
+        earlier_open = _earlier_open(audit, appeals)
+        return _in_force(audit.member, episode, appeals, earlier_open, audit.as_of)
     if decision == "warning" and episode is not None:
         earlier = _latest_restriction(audit.episodes)
-        return _warned(audit.member, episode, earlier, audit.as_of, fmt)
+        return _warned(audit.member, episode, earlier, audit.as_of)
     if decision == "restriction_ended" and episode is not None:
-        return _ended_restriction(audit.member, episode, appeals, audit.as_of, fmt)
+        return _ended_restriction(audit.member, episode, appeals, audit.as_of)
     return (
-        f"Statement for {audit.member} as of {audit.as_of.strftime(fmt)}\n\n"
+        f"Statement for {audit.member}, as of {_at(audit.as_of)}\n\n"
         "No restriction has been imposed on your account: no statement of reasons is due."
     )
+
+
+def _earlier_open(audit: AuditOut, appeals: list[AppealOut]) -> AppealOut | None:
+    """An appeal still open against an earlier restriction that ended otherwise: one
+    appeal is open at a time, so it is decided before this restriction can be appealed."""
+    own = {a.appeal for a in appeals}
+    return next((a for a in audit.appeals if a.outcome is None and a.appeal not in own), None)
+
+
+def _with_note_unnamed(appeal: AppealOut, audit: AuditOut) -> AppealOut:
+    if not appeal.note:
+        return appeal
+    return dataclasses.replace(appeal, note=_unnamed(appeal.note, audit))
+
+
+def _unnamed(note: str | None, audit: AuditOut) -> str | None:
+    """The agent's note with the handle of every recipient whose report an episode relies
+    on replaced by UNNAMED: the note is told to the member, who must not learn from it
+    who reported them. A handle counts where no letter, digit or '_' touches it, in any
+    case (a note that spells a handle otherwise still names its holder)."""
+    names = {c.recipient for e in audit.episodes for c in e.causes}
+    if not note or not names:
+        return note
+    longest_first = sorted(names, key=len, reverse=True)
+    pattern = "|".join(rf"(?<!\w){re.escape(name)}(?!\w)" for name in longest_first)
+    return re.sub(pattern, UNNAMED, note, flags=re.IGNORECASE)
+
+
+def _at(moment: datetime) -> str:
+    """A time for the member to read, in UTC: to the minute, or to the second when it
+    does not fall on one (the fraction left out)."""
+    if moment.second or moment.microsecond:
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _end(moment: datetime) -> str:
+    """A time something lasts until, as `_at` gives it but a fraction rounded up: the
+    member is never told a restriction ended before it did."""
+    if moment.microsecond:
+        moment += timedelta(microseconds=1_000_000 - moment.microsecond)
+    return _at(moment)
 
 
 def _subject(audit: AuditOut) -> tuple[str, EpisodeOut | None, list[AppealOut]]:
@@ -107,42 +156,41 @@ def _in_force(
     appeals: list[AppealOut],
     earlier_open: AppealOut | None,
     as_of: datetime,
-    fmt: str,
 ) -> str:
-    until = episode.until.strftime(fmt) if episode.until else "further notice"
+    until = _end(episode.until) if episode.until else "further notice"
     return "\n".join(
         [
-            f"Statement of reasons for {member}, as of {as_of.strftime(fmt)}",
+            f"Statement of reasons for {member}, as of {_at(as_of)}",
             "",
             f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
-            f"   This applies from {episode.began_at.strftime(fmt)} until {until}.",
+            f"   This applies from {_at(episode.began_at)} until {until}.",
             _facts(episode),
             f"3. Grounds: {in_plain_words(episode.rule)}",
-            _automation(episode, appeals, fmt),
-            _redress_in_force(appeals, earlier_open, fmt),
+            _automation(episode, appeals),
+            _redress_in_force(appeals, earlier_open),
         ]
     )
 
 
-def _redress_in_force(appeals: list[AppealOut], earlier_open: AppealOut | None, fmt: str) -> str:
+def _redress_in_force(appeals: list[AppealOut], earlier_open: AppealOut | None) -> str:
     """`earlier_open`: an appeal still open against an earlier restriction that ended
     otherwise; a member has one open appeal at a time, so it must be decided first."""
     last = appeals[-1] if appeals else None
     if last is not None and last.outcome is None:
         return (
-            f"5. Redress: your appeal of {last.filed_at.strftime(fmt)} is open: a person is "
+            f"5. Redress: your appeal of {_at(last.filed_at)} is open: a person is "
             f"reviewing the decision and will reply. {COURTS}"
         )
     if last is not None and last.outcome == "denied":
         assert last.resolved_at is not None
         return (
             f"5. Redress: your appeal was reviewed by a person and denied on "
-            f"{last.resolved_at.strftime(fmt)}{_reason(last)} You may appeal again while the "
+            f"{_at(last.resolved_at)}{_reason(last)} You may appeal again while the "
             f'decision applies, through the support form ("appeal"). {COURTS}'
         )
     if earlier_open is not None:
         return (
-            f"5. Redress: your appeal of {earlier_open.filed_at.strftime(fmt)}, against an "
+            f"5. Redress: your appeal of {_at(earlier_open.filed_at)}, against an "
             "earlier decision, is still open, and one appeal is open at a time: once a person "
             "has decided it, you may appeal this decision while it applies, through the "
             f'support form ("appeal"). {COURTS}'
@@ -155,25 +203,25 @@ def _redress_in_force(appeals: list[AppealOut], earlier_open: AppealOut | None, 
 
 
 def _ended_restriction(
-    member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime, fmt: str
+    member: str, episode: EpisodeOut, appeals: list[AppealOut], as_of: datetime
 ) -> str:
     last = appeals[-1] if appeals else None
     if last is not None and last.outcome is None:
         redress = (
-            f"5. Redress: the restriction has ended; your appeal of {last.filed_at.strftime(fmt)} "
+            f"5. Redress: the restriction has ended; your appeal of {_at(last.filed_at)} "
             f"is still open, and a person will reply. {COURTS}"
         )
     elif last is not None and last.outcome == "granted" and last.resolved_at is not None:
         after = "" if episode.ended_by == "appeal" else ", after the restriction had ended"
         redress = (
             f"5. Redress: your appeal was reviewed by a person and granted on "
-            f"{last.resolved_at.strftime(fmt)}{after}{_reason(last)} Nothing more is needed. "
+            f"{_at(last.resolved_at)}{after}{_reason(last)} Nothing more is needed. "
             f"{COURTS}"
         )
     elif last is not None and last.outcome == "denied" and last.resolved_at is not None:
         redress = (
             f"5. Redress: your appeal was reviewed by a person and denied on "
-            f"{last.resolved_at.strftime(fmt)}{_reason(last)} The restriction has ended, so it "
+            f"{_at(last.resolved_at)}{_reason(last)} The restriction has ended, so it "
             f"can no longer be appealed. {COURTS}"
         )
     else:
@@ -184,49 +232,47 @@ def _ended_restriction(
         )
     return "\n".join(
         [
-            f"Statement of reasons for {member}, as of {as_of.strftime(fmt)}",
+            f"Statement of reasons for {member}, as of {_at(as_of)}",
             "",
             (
-                f"1. Decision: {_past(episode, fmt)} It no longer applies: you may send "
+                f"1. Decision: {_past(episode)} It no longer applies: you may send "
                 "invitations as before."
             ),
             _facts(episode),
             f"3. Grounds: {in_plain_words(episode.rule)}",
-            _automation(episode, appeals, fmt),
+            _automation(episode, appeals),
             redress,
         ]
     )
 
 
-def _warned(
-    member: str, warning: EpisodeOut, earlier: EpisodeOut | None, as_of: datetime, fmt: str
-) -> str:
+def _warned(member: str, warning: EpisodeOut, earlier: EpisodeOut | None, as_of: datetime) -> str:
     lines = [
-        f"Statement for {member}, as of {as_of.strftime(fmt)}",
+        f"Statement for {member}, as of {_at(as_of)}",
         "",
         (
-            f"1. Decision: your account has been warned since {warning.began_at.strftime(fmt)}. "
+            f"1. Decision: your account has been warned since {_at(warning.began_at)}. "
             "No restriction applies: you may send invitations. If further reports like "
             "these reach the policy's restriction limit, a restriction will follow."
         ),
         _facts(warning),
         f"3. Grounds: {in_plain_words(warning.rule)}",
-        _automation(warning, [], fmt),
+        _automation(warning, []),
         (
             "5. Redress: a warning restricts nothing and cannot be appealed. If you think "
             "the reports are wrong, tell our support team; a person will review them."
         ),
     ]
     if earlier is not None:
-        lines += ["", f"Earlier: {_past(earlier, fmt)} It no longer applies."]
+        lines += ["", f"Earlier: {_past(earlier)} It no longer applies."]
     return "\n".join(lines)
 
 
-def _past(episode: EpisodeOut, fmt: str) -> str:
+def _past(episode: EpisodeOut) -> str:
     assert episode.ended_at is not None
     return (
-        f"your account was {_level(episode.level)} from {episode.began_at.strftime(fmt)} "
-        f"until {episode.ended_at.strftime(fmt)} (ended by {_ended(episode.ended_by)}): "
+        f"your account was {_level(episode.level)} from {_at(episode.began_at)} "
+        f"until {_end(episode.ended_at)} (ended by {_ended(episode.ended_by)}): "
         f"{WHAT_THEN[episode.level]}."
     )
 
@@ -254,7 +300,7 @@ def _facts(episode: EpisodeOut) -> str:
     )
 
 
-def _automation(episode: EpisodeOut, appeals: list[AppealOut], fmt: str) -> str:
+def _automation(episode: EpisodeOut, appeals: list[AppealOut]) -> str:
     reviewed = [a for a in appeals if a.outcome is not None and a.resolved_at is not None]
     if reviewed:
         last = reviewed[-1]
@@ -265,10 +311,7 @@ def _automation(episode: EpisodeOut, appeals: list[AppealOut], fmt: str) -> str:
             verdict = "lifted it"
         else:
             verdict = "found for you after it had ended"
-        review = (
-            f"; on {last.resolved_at.strftime(fmt)} a person reviewed it on your appeal "
-            f"and {verdict}."
-        )
+        review = f"; on {_at(last.resolved_at)} a person reviewed it on your appeal and {verdict}."
     else:
         review = ", without an individual review."
     return (

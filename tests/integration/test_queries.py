@@ -850,6 +850,48 @@ def test_an_appeal_left_open_on_an_expired_restriction_is_told_as_the_earlier_on
     assert "against an earlier decision, is still open" in text
     assert "once a person has decided it, you may appeal this decision while it applies" in text
     assert fields["appeal"] is None
+    assert fields["earlier_open_appeal"] == {"appeal": "ap-carl", "filed_at": day(30)}
+
+
+def test_an_agents_note_naming_a_reporter_reaches_the_member_without_the_name(
+    ledger_url: str,
+) -> None:
+    # Given email required on day 7 by reports from nora-guest-1..7 (and nora-guest-10,
+    # whose handle begins like one of theirs, never reported her), appealed on day 8
+    book = Ledger(ledger_url)
+    for n in range(1, 8):
+        report(book, "nora", f"nora-guest-{n}", day(n))
+    file_appeal(book, "ap-nora", "nora", day(8), "All of them are colleagues")
+    # When the agent's note names two reporters, one in another case, and a third person
+    note = "Nora-Guest-3 and nora-guest-5's replies confirm it; nora-guest-10 was asked too"
+    resolve(book, "ap-nora", "denied", day(9), note)
+    found = audit(book, "nora", day(9.5))
+    text = statement_of_reasons(found)
+    fields = statement_fields(found)
+    book.close()
+
+    # Then the statement and its fields say what the note says, without the reporters
+    told = "[a recipient] and [a recipient]'s replies confirm it; nora-guest-10 was asked too"
+    assert f"with this reason: {told}." in text
+    assert fields["appeal"]["reason"] == told
+    assert re.search(r"nora-guest-[1-7]\b", text, flags=re.IGNORECASE) is None
+    # and the support queue, which is not told to the member, keeps the note as written
+    assert found.appeals[0].note == note
+
+
+def test_the_statement_gives_a_time_off_the_minute_to_the_second_and_an_end_rounded_up(
+    ledger_url: str,
+) -> None:
+    # Given the seventh report at 12:00:50.25 on day 7: email required until then + 30 days
+    book = Ledger(ledger_url)
+    for n in range(1, 7):
+        report(book, "otto", f"o-guest-{n}", day(n))
+    report(book, "otto", "o-guest-7", day(7) + timedelta(seconds=50, microseconds=250_000))
+    text = statement_of_reasons(audit(book, "otto", day(8)))
+    book.close()
+
+    assert "This applies from 2026-01-08 12:00:50 UTC until 2026-02-07 12:00:51 UTC." in text
+    assert text.splitlines()[0].endswith("as of 2026-01-09 12:00 UTC")
 
 
 def test_an_appeal_granted_after_the_restriction_expired_did_not_lift_it(ledger_url: str) -> None:
