@@ -240,6 +240,8 @@ def _resolution(event_type: str, verb: str) -> Any:
     def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:
         fields = {"type": event_type, "appeal": appeal, "agent": agent, "note": note, "at": at}
         result = ledger().record(fields)
+        if result.warning:
+            click.echo(result.warning, err=True)
         click.echo(f"appeal {appeal} {verb} (event {result.event.id}, position {result.position})")
 
     return command

@@ -153,13 +153,14 @@ def appeals(out: q.AppealsOut) -> str:
     if not out.appeals:
         return "no appeals match"
     return table(
-        ["appeal", "member", "filed", "outcome", "agent", "overdue"],
+        ["appeal", "member", "filed", "outcome", "resolved", "agent", "overdue"],
         [
             (
                 a.appeal,
                 a.member,
                 when(a.filed_at),
                 a.outcome or "open",
+                when(a.resolved_at),
                 a.agent,
                 "yes" if a.overdue else "",
             )

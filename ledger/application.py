@@ -80,6 +80,8 @@ class Ledger:
             if tx.one("SELECT 1 FROM stored_events WHERE originator_id = ?", (event.id,)):
                 raise RuleViolation("event-id-used", f"event id {event.id!r} is already used")
             rules.check(event, views)
+            if isinstance(event, ev.AppealGranted):
+                warning = rules.grant_note(event, views)
             position = tx.next_position()
             views.apply(event, position)
             tx.insert_events([_stored(event, ev.encode(event))], position)

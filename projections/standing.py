@@ -387,6 +387,21 @@ def on_appeal_resolved(
     return state
 
 
+def lifts_nothing(
+    state: MemberStanding, appeal: str, at: datetime, policy: Policy
+) -> Episode | None:
+    """The restriction `appeal` was against when it has ended by `at`, so that granting
+    the appeal then changes no standing (and gives no clean slate); None when a grant
+    would lift it, or the appeal was against none."""
+    record = next((a for a in reversed(state.appeals) if a.appeal == appeal), None)
+    if record is None or record.restriction == NO_RESTRICTION:
+        return None
+    target = state.episodes[record.restriction]
+    seen = view(state, at, policy)
+    lifted = seen.episode if is_restriction(seen.level) else None
+    return None if lifted is not None and lifted.began_at == target.began_at else target
+
+
 def view(state: MemberStanding, t: datetime, policy: Policy) -> StandingView:
     """The standing at t, without touching `state`."""
     # _advance() only appends episodes and ends the open one, and never touches reports

@@ -829,6 +829,48 @@ def test_a_statement_says_an_appeal_open_against_an_earlier_restriction_comes_fi
     )
 
 
+def test_a_grant_after_the_restriction_expired_tells_the_agent_it_changes_no_standing(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # Email required from day 7 to day 37; max appeals on day 30 (open when it expires)
+    history = tmp_path / "history.jsonl"
+    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+    filed = ["appeal", "max", "--statement", "colleagues", "--at"]
+    assert invoke(ledger_url, *filed, day(30), "--appeal", "ap-late").returncode == 0
+
+    late = invoke(ledger_url, "grant", "ap-late", "--agent", "ann", "--at", day(40))
+    queue = invoke(ledger_url, "appeals", "--at", day(41))
+
+    assert late.returncode == 0, late.stderr
+    assert late.stderr == (
+        "note: the restriction appeal ap-late was against expired at 2026-02-07T12:00:00Z: "
+        "the grant is recorded, and changes no standing\n"
+    )
+    assert late.stdout.startswith("appeal ap-late granted (event ")
+    header, _, row = queue.stdout.splitlines()
+    assert header.split() == [
+        "appeal", "member", "filed", "outcome", "resolved", "agent", "overdue"
+    ]  # fmt: skip
+    assert row.split() == ["ap-late", "max", day(30), "granted", day(40), "ann"]
+
+
+def test_a_grant_while_the_restriction_applies_lifts_it_without_a_note(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+    filed = ["appeal", "max", "--statement", "colleagues", "--at"]
+    assert invoke(ledger_url, *filed, day(30), "--appeal", "ap-soon").returncode == 0
+
+    soon = invoke(ledger_url, "grant", "ap-soon", "--agent", "ann", "--at", day(31))
+    status = invoke(ledger_url, "status", "max", "--json", "--at", day(31, 1))
+
+    assert (soon.returncode, soon.stderr) == (0, "")
+    assert json.loads(status.stdout)["standing"] == "good"
+
+
 @pytest.mark.parametrize("content", ["", "{}", "# nothing but a comment\n"])
 def test_a_what_if_file_that_names_no_field_is_refused(
     worked_db: str, tmp_path: Path, content: str

@@ -15,6 +15,7 @@ from projections.standing import (
     advance,
     check_appeal,
     is_restriction,
+    lifts_nothing,
     new_standing,
     on_appeal_filed,
     on_appeal_resolved,
@@ -581,6 +582,28 @@ def test_an_appeal_is_refused_once_the_restriction_has_expired() -> None:
     # then she may appeal on day 36 but not on day 37
     assert check_appeal(alice.state, day(36), alice.policy) is None
     assert check_appeal(alice.state, day(37), alice.policy) is not None
+
+
+def test_a_grant_lifts_nothing_once_the_appealed_restriction_has_expired() -> None:
+    # given alice restricted from day 7 to day 37 and appealing on day 30
+    alice, _ = alice_restricted_on_day_7()
+    alice.appeal(day(30))
+    # then a grant on day 36 would lift the restriction, and one on day 37 would not
+    assert lifts_nothing(alice.state, "appeal-1", day(36), alice.policy) is None
+    ended = lifts_nothing(alice.state, "appeal-1", day(37), alice.policy)
+    assert ended is alice.episodes[-1] and ended.until == day(37)
+    # nor would one for an appeal never filed
+    assert lifts_nothing(alice.state, "appeal-9", day(36), alice.policy) is None
+
+
+def test_a_grant_lifts_the_suspension_an_open_appeal_followed_into() -> None:
+    # given alice email-required on day 7, appealing on day 8, suspended by day 14
+    alice, _ = alice_restricted_on_day_7()
+    alice.appeal(day(8))
+    alice.idk_daily(8, 14)
+    # then a grant while the suspension applies lifts it
+    assert alice.at(day(15)).level == "suspended"
+    assert lifts_nothing(alice.state, "appeal-1", day(15), alice.policy) is None
 
 
 def test_an_appeal_dated_before_the_restriction_began_is_refused() -> None:
