@@ -275,3 +275,36 @@ def test_a_policy_change_whose_fields_fit_only_with_one_logged_before_it_applies
         assert queries.status(tx, "alice", day(30)).standing == "email_required"
         assert queries.status(tx, "alice", day(120)).standing == "good"
     assert_past_moments_agree(book, [day(n) for n in (10, 25, 26, 30, 99, 100, 120)], ["alice"])
+
+
+@pytest.mark.parametrize("between", [False, True])
+def test_a_late_report_imposes_from_the_moment_a_later_dated_event_brought_the_member_to(
+    tmp_path: Path, ledger_url: str, between: bool
+) -> None:
+    # Given one report restricting alice on day 1 (email required until day 31: one report
+    # restricts under version 2), and, when `between`, a policy change dated day 40 that
+    # touches no threshold logged next
+    events = [policy_change("p2", 0, version=2, warn_at=1, restrict_at=1), *reported("alice", [1])]
+    if between:
+        events.append(policy_change("p3", 40, version=3, appeal_overdue_hours=72))
+    # When a report dated day 5 is logged after it
+    events += reported("alice", [5])
+    book = history_of(tmp_path, events, ledger_url)
+
+    with book.store.read() as tx:
+        found = queries.audit(tx, "alice", day(60)).episodes
+    # Then without it the report escalates the email restriction on day 5; with it, the
+    # change brought alice to day 40, the restriction had expired by then and is not
+    # undone, and the report imposes a new one from day 40 (README: events in log order)
+    shape = [(e.level, e.began_at, e.ended_by) for e in found]
+    if between:
+        assert shape == [
+            ("email_required", day(1), "expiry"),
+            ("suspended", day(40), "expiry"),
+        ]
+    else:
+        assert shape == [
+            ("email_required", day(1), "escalation"),
+            ("suspended", day(5), "expiry"),
+        ]
+    assert_past_moments_agree(book, [day(n) for n in (3, 5, 20, 39, 40, 45)], ["alice"])
