@@ -829,15 +829,20 @@ def test_a_statement_says_an_appeal_open_against_an_earlier_restriction_comes_fi
     )
 
 
+def _appealed_on_day_30(ledger_url: str, tmp_path: Path, appeal: str) -> None:
+    """Email required for max from day 7 to day 37, appealed on day 30."""
+    history = tmp_path / "history.jsonl"
+    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+    filed = ["appeal", "max", "--statement", "colleagues", "--at", day(30), "--appeal", appeal]
+    assert invoke(ledger_url, *filed).returncode == 0
+
+
 def test_a_grant_after_the_restriction_expired_tells_the_agent_it_changes_no_standing(
     ledger_url: str, tmp_path: Path
 ) -> None:
     # Email required from day 7 to day 37; max appeals on day 30 (open when it expires)
-    history = tmp_path / "history.jsonl"
-    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
-    assert invoke(ledger_url, "import", str(history)).returncode == 0
-    filed = ["appeal", "max", "--statement", "colleagues", "--at"]
-    assert invoke(ledger_url, *filed, day(30), "--appeal", "ap-late").returncode == 0
+    _appealed_on_day_30(ledger_url, tmp_path, "ap-late")
 
     late = invoke(ledger_url, "grant", "ap-late", "--agent", "ann", "--at", day(40))
     queue = invoke(ledger_url, "appeals", "--at", day(41))
@@ -858,11 +863,7 @@ def test_a_grant_after_the_restriction_expired_tells_the_agent_it_changes_no_sta
 def test_a_grant_while_the_restriction_applies_lifts_it_without_a_note(
     ledger_url: str, tmp_path: Path
 ) -> None:
-    history = tmp_path / "history.jsonl"
-    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
-    assert invoke(ledger_url, "import", str(history)).returncode == 0
-    filed = ["appeal", "max", "--statement", "colleagues", "--at"]
-    assert invoke(ledger_url, *filed, day(30), "--appeal", "ap-soon").returncode == 0
+    _appealed_on_day_30(ledger_url, tmp_path, "ap-soon")
 
     soon = invoke(ledger_url, "grant", "ap-soon", "--agent", "ann", "--at", day(31))
     status = invoke(ledger_url, "status", "max", "--json", "--at", day(31, 1))
