@@ -114,25 +114,24 @@ def _check_appeal_resolved(event: ev.AppealGranted | ev.AppealDenied, views: Vie
 
 
 def grant_note(event: ev.AppealGranted, views: Views) -> str | None:
-    """A note for the agent when the granted appeal's restriction has already ended (it
-    expired, or a stricter one replaced it): the grant is recorded and lifts nothing.
-    None when it lifts the restriction, and for a grant dated before later-dated events
-    already logged (its standing then is not the one in memory)."""
+    """A note for the agent when the granted appeal's restriction has already expired
+    (an open appeal follows its restriction into an escalation, so nothing else ends it):
+    the grant is recorded and lifts nothing. None when it lifts the restriction, and for
+    a grant dated before later-dated events already logged (its standing then is not the
+    one in memory)."""
     appeal = views.appeal(event.appeal)
     if appeal is None:
         return None
     state = views.member_standing(appeal.member)
     if state.clock is not None and event.at < state.clock:
         return None
-    ended = standing_rules.lifts_nothing(state, event.appeal, event.at, views.policy)
-    if ended is None:
+    expired = standing_rules.lifts_nothing(state, event.appeal, event.at, views.policy)
+    end = None if expired is None else expired.ended_at or expired.until
+    if end is None:
         return None
-    end = ended.ended_at or ended.until
-    how = {"escalation": "was replaced by a stricter one"}.get(ended.ended_by or "", "expired")
     return (
-        f"note: the restriction appeal {event.appeal} was against {how}"
-        f"{f' at {ev.format_time(end)}' if end is not None else ''}: the grant is recorded, "
-        "and changes no standing"
+        f"note: the restriction appeal {event.appeal} was against expired at "
+        f"{ev.format_time(end)}: the grant is recorded, and changes no standing"
     )
 
 

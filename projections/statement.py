@@ -68,7 +68,7 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
             "filed_at": reviewed.filed_at,
             "outcome": reviewed.outcome,
             "resolved_at": reviewed.resolved_at,
-            "reason": _unnamed(reviewed.note, audit),
+            "reason": reviewed.note,
         },
         "earlier_open_appeal": None
         if earlier_open is None
@@ -79,7 +79,6 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
 def statement_of_reasons(audit: AuditOut) -> str:
     """The statement for the decision that matters at `audit.as_of` (see `_subject`)."""
     decision, episode, appeals = _subject(audit)
-    appeals = [_with_note_unnamed(a, audit) for a in appeals]
     if decision == "restriction_in_force" and episode is not None:
         earlier_open = _earlier_open(audit, appeals)
         return _in_force(audit.member, episode, appeals, earlier_open, audit.as_of)
@@ -107,13 +106,13 @@ def _with_note_unnamed(appeal: AppealOut, audit: AuditOut) -> AppealOut:
     return dataclasses.replace(appeal, note=_unnamed(appeal.note, audit))
 
 
-def _unnamed(note: str | None, audit: AuditOut) -> str | None:
+def _unnamed(note: str, audit: AuditOut) -> str:
     """The agent's note with the handle of every recipient whose report an episode relies
     on replaced by UNNAMED: the note is told to the member, who must not learn from it
     who reported them. A handle counts where no letter, digit or '_' touches it, in any
     case (a note that spells a handle otherwise still names its holder)."""
     names = {c.recipient for e in audit.episodes for c in e.causes}
-    if not note or not names:
+    if not names:
         return note
     longest_first = sorted(names, key=len, reverse=True)
     pattern = "|".join(rf"(?<!\w){re.escape(name)}(?!\w)" for name in longest_first)
@@ -325,7 +324,8 @@ def _appeals(audit: AuditOut, restriction: EpisodeOut) -> list[AppealOut]:
     """The member's appeals against `restriction`, in filing order: those filed while it
     applied, and those filed against a restriction it escalated from and still open when
     it began (the standing rules move an open appeal onto the restriction that replaces
-    its own). An appeal against an earlier restriction that ended otherwise is not one."""
+    its own). An appeal against an earlier restriction that ended otherwise is not one.
+    Each comes with its note as the member is told it (`_unnamed`)."""
     start = restriction.began_at
     while True:
         replaced = [
@@ -338,7 +338,7 @@ def _appeals(audit: AuditOut, restriction: EpisodeOut) -> list[AppealOut]:
         start = replaced[0].began_at
     end = restriction.ended_at or audit.as_of
     return [
-        a
+        _with_note_unnamed(a, audit)
         for a in audit.appeals
         if restriction.began_at <= a.filed_at <= end
         or (
