@@ -75,10 +75,11 @@ class Ledger:
         with self.store.write() as tx:
             views = current_views(tx)
             warning = None
-            if send_time and isinstance(event, ev.InvitationSent):
-                warning = rules.check_send(event, views)
             if tx.one("SELECT 1 FROM stored_events WHERE originator_id = ?", (event.id,)):
                 raise RuleViolation("event-id-used", f"event id {event.id!r} is already used")
+            if send_time and isinstance(event, ev.InvitationSent):
+                rules.check_identity(event, views)
+                warning = rules.check_send(event, views)
             rules.check(event, views)
             if isinstance(event, ev.AppealGranted):
                 warning = rules.grant_note(event, views)

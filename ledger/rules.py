@@ -34,13 +34,20 @@ def check(event: ev.Event, views: Views) -> None:
         _check_response(event, views)
 
 
-def _check_sent(event: ev.InvitationSent, views: Views) -> None:
-    if views.invitation(event.invitation) is not None:
+def check_identity(event: ev.InvitationSent, views: Views | None) -> None:
+    """The invitation rules about the invitation itself, before any about its sender:
+    its id is new (not asked without views: `check` has no id) and it names two members.
+    `send` and `check` ask them first, so both name the same rule."""
+    if views is not None and views.invitation(event.invitation) is not None:
         raise RuleViolation(
             "invitation-id-used", f"invitation id {event.invitation!r} is already used"
         )
     if event.sender == event.recipient:
         raise RuleViolation("self-invitation", "a member cannot invite themselves")
+
+
+def _check_sent(event: ev.InvitationSent, views: Views) -> None:
+    check_identity(event, views)
     pair = views.pair(event.sender, event.recipient)
     if pair is not None and pair.block_event is not None:
         raise _blocked(event.sender, event.recipient, pair.block_type, pair.block_event)
@@ -150,7 +157,7 @@ def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
 
 
 def check_send(event: ev.InvitationSent, views: Views) -> str | None:
-    """The send-time refusals of SPEC.md in order, after the invitation rules.
+    """The send-time refusals of SPEC.md in order, after `check_identity`.
 
     Returns a warning to show when the sender is `warned`, else None.
     """

@@ -422,7 +422,7 @@ def check(
     *,
     as_logged: bool = False,
 ) -> CheckOut:
-    """May `sender` invite `recipient` at `moment`? The send-time rules, then the invitation rules.
+    """May `sender` invite `recipient` at `moment`? The rules in `send`'s order.
 
     The pair is taken as it stood at `moment`, or with `as_logged` as the whole log leaves
     it, as `send` takes it: a send appended now is checked against every event logged
@@ -438,8 +438,7 @@ def check(
     candidate = ev.from_fields(_candidate(sender, recipient, email, moment))  # BadInput: exit 2
     assert isinstance(candidate, ev.InvitationSent)
     try:
-        if sender == recipient:
-            raise RuleViolation("self-invitation", "a member cannot invite themselves")
+        rules.check_identity(candidate, None)
         views.standing[sender] = known.state
         if not known.current and not as_logged:
             _pairs_as_of(tx, views, sender, recipient, moment)

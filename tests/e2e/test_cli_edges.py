@@ -990,3 +990,27 @@ def test_an_import_of_one_event_says_one_event(db: str, tmp_path: Path) -> None:
 
     assert "imported 1 event, skipped 0 already in the ledger" in first.stdout, first
     assert "imported 0 events, skipped 1 already in the ledger" in again.stdout, again
+
+
+def test_send_and_check_name_the_invitations_own_rules_before_the_senders_standing(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # max must give the recipient's email from day 7 to day 37
+    history = tmp_path / "history.jsonl"
+    history.write_text(_reported_on([1, 2, 3, 4, 5, 6, 7]))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+    before = dump(ledger_url)
+
+    asked = invoke(ledger_url, "check", "max", "max", "--json", "--at", day(10))
+    to_self = invoke(ledger_url, "send", "max", "max", "--at", day(10))
+    reused = invoke(ledger_url, "send", "max", "nina", "--invitation", "i0", "--at", day(10))
+    without_email = invoke(ledger_url, "send", "max", "nina", "--at", day(10))
+
+    assert (asked.returncode, json.loads(asked.stdout)["rule"]) == (1, "self-invitation")
+    assert to_self.returncode == 1
+    assert to_self.stderr == asked.stderr
+    assert "refused by rule 'self-invitation'" in to_self.stderr
+    assert reused.returncode == 1
+    assert "refused by rule 'invitation-id-used'" in reused.stderr
+    assert "refused by rule 'email-required'" in without_email.stderr  # the standing still applies
+    assert dump(ledger_url) == before
