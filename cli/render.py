@@ -55,9 +55,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _percent(part: int, whole: int) -> str:
+    """part / whole as a whole percentage, a half rounded up as the score rounds it (1/8 is 13%)."""
+    return f"{(200 * part + whole) // (2 * whole)}%"
+
+
 def status(out: q.StatusOut) -> str:
     rep = out.reputation
-    rate = "-" if rep.acceptance_rate is None else f"{rep.acceptance_rate:.0%}"
+    rate = (
+        "-"
+        if rep.acceptance_rate is None
+        else _percent(rep.accepted, rep.accepted + rep.ignored + rep.unknown)
+    )
     lines = [
         f"member:          {out.member}",
         f"as of:           {when(out.as_of)}",

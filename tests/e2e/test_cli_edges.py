@@ -1014,3 +1014,25 @@ def test_send_and_check_name_the_invitations_own_rules_before_the_senders_standi
     assert "refused by rule 'invitation-id-used'" in reused.stderr
     assert "refused by rule 'email-required'" in without_email.stderr  # the standing still applies
     assert dump(ledger_url) == before
+
+
+def test_status_shows_the_acceptance_percentage_with_a_half_rounded_up(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # lena: 1 of 8 answered invitations accepted (12.5%), and one withdrawn, which is no answer
+    lines = []
+    for i in range(9):
+        lines.append({"id": f"s{i}", "type": "invitation_sent", "at": day(0), "invitation": f"i{i}",
+                      "sender": "lena", "recipient": f"r{i}"})  # fmt: skip
+    answers = ["invitation_accepted"] + ["invitation_ignored"] * 7 + ["invitation_withdrawn"]
+    for i, kind in enumerate(answers):
+        lines.append({"id": f"a{i}", "type": kind, "at": day(1), "invitation": f"i{i}"})
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+
+    shown = invoke(ledger_url, "status", "lena", "--at", day(2))
+    rate = json.loads(invoke(ledger_url, "status", "lena", "--json", "--at", day(2)).stdout)
+
+    assert rate["reputation"]["acceptance_rate"] == 1 / 8
+    assert "1 withdrawn, acceptance 13%" in shown.stdout
