@@ -16,7 +16,7 @@ from typing import IO, Any
 import click
 
 from cli import render
-from cli.options import MOMENT, POSITION, at_option, handle_errors, moment_or_now
+from cli.options import MOMENT, POSITION, at_option, handle_errors, moment_or_now, stored
 from cli.progress import ProgressLine
 
 # The largest simulations offered: members are held in memory (about 350 bytes each),
@@ -107,6 +107,7 @@ def import_(file: IO[bytes]) -> None:
         raise BadInput(f"cannot read {name}: {error.reason}") from None
     elapsed = bar.finish()
     rate = result.imported / elapsed if elapsed > 0 else 0.0
+    stored(f"the import is done ({_events(result.imported)} stored)")
     click.echo(
         f"imported {_events(result.imported)}, skipped {result.skipped:,} already in the ledger "
         f"({elapsed:.1f}s, {rate:,.0f} events/s)"
@@ -507,6 +508,9 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
         {"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at}
     )
     result = creating_ledger(lambda empty: empty.append(event)).append(event)
+    stored(
+        f"policy version {change.version} is stored (event {event.id}, position {result.position})"
+    )
     click.echo(f"policy version {change.version} in force from {render.when(result.event.at)}")
 
 

@@ -24,6 +24,7 @@ from cli.options import (
     interrupted_inside,
     moment_or_now,
     query_options,
+    stored,
 )
 
 if TYPE_CHECKING:
@@ -156,9 +157,10 @@ def send(
     """
     from ledger.application import command_event, new_id
 
+    sent = new_id() if invitation is None else invitation
     fields = {
         "type": "invitation_sent",
-        "invitation": new_id() if invitation is None else invitation,
+        "invitation": sent,
         "sender": sender,
         "recipient": recipient,
         "message": message,
@@ -168,9 +170,10 @@ def send(
     event = command_event(fields)  # bad input stops here, before a new ledger is made
     book = creating_ledger(lambda empty: empty.append(event, send_time=True))
     result = book.append(event, send_time=True)
+    stored(f"invitation {sent} is stored (event {event.id}, position {result.position})")
     if result.warning:
         click.echo(result.warning, err=True)
-    click.echo(result.event.invitation)  # type: ignore[union-attr]
+    click.echo(sent)
 
 
 def _response(event_type: str, verb: str) -> Any:
@@ -179,6 +182,7 @@ def _response(event_type: str, verb: str) -> Any:
     @handle_errors
     def command(invitation: str, at: datetime | None) -> None:
         result = ledger().record({"type": event_type, "invitation": invitation, "at": at})
+        stored(f"event {result.event.id} is stored (position {result.position})")
         click.echo(f"{invitation} {verb} (event {result.event.id}, position {result.position})")
 
     return command
@@ -226,7 +230,11 @@ def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | No
         "statement": statement,
         "at": at,
     }
-    click.echo(ledger().record(fields).event.appeal)  # type: ignore[union-attr]
+    result = ledger().record(fields)
+    stored(
+        f"appeal {fields['appeal']} is stored (event {result.event.id}, position {result.position})"
+    )
+    click.echo(fields["appeal"])
 
 
 def _resolution(event_type: str, verb: str) -> Any:
@@ -240,6 +248,7 @@ def _resolution(event_type: str, verb: str) -> Any:
     def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:
         fields = {"type": event_type, "appeal": appeal, "agent": agent, "note": note, "at": at}
         result = ledger().record(fields)
+        stored(f"event {result.event.id} is stored (position {result.position})")
         if result.warning:
             click.echo(result.warning, err=True)
         click.echo(f"appeal {appeal} {verb} (event {result.event.id}, position {result.position})")

@@ -51,6 +51,17 @@ def query_options(function: F) -> F:
     return function
 
 
+# What this command has stored, told when its output then cannot be written: the
+# user must not read that error as "nothing was done".
+_stored: list[str] = []
+
+
+def stored(what: str) -> None:
+    """Note what the command has committed (a clause: "X is stored ..."), before it writes
+    its output."""
+    _stored.append(what)
+
+
 def moment_or_now(at: datetime | None) -> datetime:
     return at if at is not None else datetime.now(UTC)
 
@@ -82,7 +93,8 @@ def handle_errors(function: F) -> F:
             # error): the reason in one line; stdout is dropped so that its last flush
             # at exit does not fail a second time.
             _silence_stdout()
-            click.echo(f"Error: {shown(str(error.strerror or error))}", err=True)
+            kept = f": the output is lost, but {_stored[-1]}" if _stored else ""
+            click.echo(f"Error: {shown(str(error.strerror or error))}{kept}", err=True)
             sys.exit(2)
         except Exception as error:
             if interrupted_inside(error):

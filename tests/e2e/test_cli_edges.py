@@ -373,7 +373,7 @@ def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: str, args: 
     assert "No space left on device" in one_error_line(done)
 
 
-def invoke_command(db: Path) -> list[str]:
+def invoke_command(db: Path | str) -> list[str]:
     return [sys.executable, "-m", "cli", "--db", str(db)]
 
 
@@ -1036,3 +1036,34 @@ def test_status_shows_the_acceptance_percentage_with_a_half_rounded_up(
 
     assert rate["reputation"]["acceptance_rate"] == 1 / 8
     assert "1 withdrawn, acceptance 13%" in shown.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "args, what",
+    [
+        (["send", "maya", "noor", "--invitation", "inv-full"], "invitation inv-full is stored"),
+        (["import", "-"], "the import is done (1 event stored)"),
+    ],
+)
+def test_a_write_whose_output_cannot_be_written_says_what_it_stored(
+    ledger_url: str, args: list[str], what: str
+) -> None:
+    line = {"id": "s-full", "type": "invitation_sent", "at": day(0), "invitation": "inv-full",
+            "sender": "maya", "recipient": "noor"}  # fmt: skip
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*invoke_command(ledger_url), *args],
+            input=json.dumps(line) + "\n",
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    assert done.returncode == 2
+    error = one_error_line(done)
+    assert error.startswith("Error: No space left on device: the output is lost, but ")
+    assert what in error
+    assert '"invitation":"inv-full"' in dump(ledger_url)
