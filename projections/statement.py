@@ -42,6 +42,7 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
             "reports": 0,
             **dict.fromkeys(("reports_from", "reports_to", "grounds", "policy_version")),
             "automated": None,
+            "territorial_scope": None,
             "appeal": None,
             "earlier_open_appeal": None,
         }
@@ -61,6 +62,8 @@ def statement_fields(audit: AuditOut) -> dict[str, Any]:
         "grounds": in_plain_words(episode.rule),
         "policy_version": episode.policy_version,
         "automated": True,
+        # A restriction is on the account, wherever it is used; a warning restricts nothing.
+        "territorial_scope": None if decision == "warning" else "worldwide",
         "appeal": None
         if reviewed is None
         else {
@@ -162,7 +165,10 @@ def _in_force(
             f"Statement of reasons for {member}, as of {_at(as_of)}",
             "",
             f"1. Decision: your account is {_level(episode.level)}. {WHAT[episode.level]}",
-            f"   This applies from {_at(episode.began_at)} until {until}.",
+            (
+                f"   This applies from {_at(episode.began_at)} until {until}, to your account "
+                "in every country where the network is offered."
+            ),
             _facts(episode),
             f"3. Grounds: {in_plain_words(episode.rule)}",
             _automation(episode, appeals),

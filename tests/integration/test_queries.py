@@ -314,6 +314,19 @@ def test_the_statement_of_reasons_gives_the_decision_period_policy_version_and_h
     assert "policy version 1" in text
     assert "appeal" in text.lower()
     assert "7 invitations" in text
+    assert "to your account in every country where the network is offered" in text
+
+
+def test_the_statement_fields_give_a_restrictions_scope_and_none_for_a_warning(
+    story: Story,
+) -> None:
+    restricted = statement_fields(audit(story.book, "alice", day(8)))
+    warned = statement_fields(audit(story.book, "alice", day(6)))
+    never = statement_fields(audit(story.book, "nobody-at-all", day(6)))
+
+    assert restricted["territorial_scope"] == "worldwide"
+    assert warned["decision"] == "warning" and warned["territorial_scope"] is None
+    assert never["territorial_scope"] is None
 
 
 def test_the_statement_of_reasons_for_a_member_never_restricted_says_none_is_due(
@@ -890,7 +903,10 @@ def test_the_statement_gives_a_time_off_the_minute_to_the_second_and_an_end_roun
     text = statement_of_reasons(audit(book, "otto", day(8)))
     book.close()
 
-    assert "This applies from 2026-01-08 12:00:50 UTC until 2026-02-07 12:00:51 UTC." in text
+    assert (
+        "This applies from 2026-01-08 12:00:50 UTC until 2026-02-07 12:00:51 UTC, to your account"
+        in text
+    )
     assert text.splitlines()[0].endswith("as of 2026-01-09 12:00 UTC")
 
 
