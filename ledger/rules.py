@@ -90,12 +90,6 @@ def _check_response(event: ev.InvitationResponse, views: Views) -> None:
             "response-before-send",
             f"a response to invitation {event.invitation} cannot be earlier than its send",
         )
-    if invitation.status == "ignored" and to_us(event.at) < (invitation.responded_us or 0):
-        # The recipient goes one step further after ignoring it, not before.
-        raise RuleViolation(
-            "report-before-ignore",
-            f"invitation {event.invitation} cannot be marked unknown earlier than it was ignored",
-        )
 
 
 def _past(status: str) -> str:

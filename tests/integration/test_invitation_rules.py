@@ -715,14 +715,3 @@ def test_check_at_a_past_moment_sees_the_pair_as_it_was(book: Ledger) -> None:
 
     assert checked(book, "nico", "oona", day(3)).rule == "pending"
     assert checked(book, "nico", "oona", day(6)).rule == "blocked"
-
-
-def test_marking_unknown_earlier_than_the_ignore_it_follows_is_refused(book: Ledger) -> None:
-    send(book, "inv-vera", "vera", "walt", day(1))
-    respond(book, "ignored", "inv-vera", day(5))
-
-    rule = refused_rule(lambda: respond(book, "unknown", "inv-vera", day(5) - timedelta(seconds=1)))
-    at_the_ignore = respond(book, "unknown", "inv-vera", day(5))
-
-    assert rule == "report-before-ignore"
-    assert at_the_ignore.event.type == "invitation_marked_unknown"
