@@ -311,9 +311,16 @@ def _print_replay(summary: dict[str, Any], as_json: bool) -> None:
 def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime | None) -> None:
     """Who would stand differently under `whatif` from the start: now, or as of `until`."""
     from projections import rebuild
+    from projections.queries import latest_time
 
     book.ensure_current()
     moment = until or moment_or_now(None)
+    if until is None:
+        with book.store.read() as tx:
+            if latest_time(tx) > moment:
+                # Events dated later than now (a scheduled policy change, say): the views
+                # hold them, so both sides are fed up to now, as with `--until`.
+                until = moment
     with rebuild.scratch() as space, rebuild.scratch() as real_space:
         bar = ProgressLine("what-if", total * (2 if until else 1))
         rebuild.feed(book.store, space, until=until, policy=whatif, progress=bar.advance)

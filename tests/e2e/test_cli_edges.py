@@ -1067,3 +1067,39 @@ def test_a_write_whose_output_cannot_be_written_says_what_it_stored(
     assert error.startswith("Error: No space left on device: the output is lost, but ")
     assert what in error
     assert '"invitation":"inv-full"' in dump(ledger_url)
+
+
+def test_a_what_if_of_the_policy_in_force_finds_nobody_differs_with_a_change_scheduled_later(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # esme is email-required now (seven reports two days ago); a change is scheduled in 90 days
+    from datetime import UTC, datetime, timedelta
+
+    def iso(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = []
+    for i in range(7):
+        lines.append({"id": f"s{i}", "type": "invitation_sent", "at": iso(now - timedelta(days=3)),
+                      "invitation": f"i{i}", "sender": "esme", "recipient": f"r{i}"})  # fmt: skip
+        lines.append({"id": f"u{i}", "type": "invitation_marked_unknown", "invitation": f"i{i}",
+                      "at": iso(now - timedelta(days=2, minutes=10 - i))})  # fmt: skip
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+    later = tmp_path / "later.json"
+    later.write_text('{"version": 2, "appeal_overdue_hours": 24}')
+    scheduled = invoke(
+        ledger_url, "policy", "set", str(later), "--at", iso(now + timedelta(days=90))
+    )
+    assert scheduled.returncode == 0, scheduled.stderr
+    defaults = tmp_path / "defaults.json"
+    defaults.write_text('{"restrict_at": 7}')
+
+    status = json.loads(invoke(ledger_url, "status", "esme", "--json").stdout)
+    done = invoke(ledger_url, "replay", "--policy", str(defaults), "--json")
+
+    assert status["standing"] == "email_required"
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changed"] == []
