@@ -223,11 +223,13 @@ def test_rows_another_tool_wrote_into_the_log_are_one_error_line(
     _make_ledger(ledger_url)
     _insert_foreign_row(ledger_url, state)
 
-    for args in (("status", "carol"), ("replay",)):
+    for args in (("status", "carol"), ("replay",), ("export",)):
         done = cli(ledger_url, *args)
 
         assert_clean_failure(done, 2, f"{args} over a foreign row")
         assert says in done.stderr, done.stderr
+        # A backup that would not restore is not written as if it would.
+        assert state not in done.stdout
 
 
 @pytest.mark.postgres
