@@ -15,6 +15,7 @@ import math
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -280,6 +281,7 @@ class SQLiteStore:
         _check_sqlite_path(path)
         _check_sqlite_contents(path, existing)
         timeout = lock_timeout or env_seconds("INVLEDGER_LOCK_TIMEOUT", 30)
+        self.lock_timeout = timeout
         try:
             self.datastore = SQLiteDatastore(path, originator_id_type="text", lock_timeout=timeout)
             self.recorder = SQLiteApplicationRecorder(self.datastore)
@@ -301,8 +303,25 @@ class SQLiteStore:
         except (sqlite3.Error, PersistenceError) as error:
             raise StorageError(_sqlite_reason(path, error)) from None
 
+    def _begin(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor | None = None) -> None:
+        """BEGIN IMMEDIATE, waiting for the write lock up to the lock timeout in short
+        steps: Python runs a Ctrl-C's or a SIGTERM's handler only between SQLite calls,
+        so one long wait inside SQLite would stop the command only once the lock came."""
+        deadline = time.monotonic() + self.lock_timeout
+        conn.execute(f"PRAGMA busy_timeout = {LOCK_STEP_MS}")
+        try:
+            while True:
+                try:
+                    (cursor or conn).execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if not _is_busy(error) or time.monotonic() >= deadline:
+                        raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.lock_timeout * 1000)}")
+
     def _create_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             for statement in self.recorder.create_table_statements:
                 conn.execute(statement)
@@ -318,7 +337,7 @@ class SQLiteStore:
             raise
 
     def _upgrade(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             # Under the write lock, again: another process may have upgraded meanwhile.
             for statement in upgrade_statements(_sqlite_schema_version(conn) or SCHEMA_VERSION):
@@ -358,7 +377,7 @@ class SQLiteStore:
                     for number, path in enumerate(working):
                         _attach_working(conn, path, f"work{number}", attached)
                     cursor = conn.cursor()
-                    cursor.execute("BEGIN IMMEDIATE")
+                    self._begin(conn, cursor)
                     try:
                         yield SQLiteTx(cursor, self.recorder)
                     except BaseException:
@@ -515,6 +534,15 @@ def _holds_events(conn: sqlite3.Connection) -> bool:
         found is not None
         and conn.execute("SELECT 1 FROM stored_events LIMIT 1").fetchone() is not None
     )
+
+
+# How long one step of a wait for SQLite's write lock lasts (see `SQLiteStore._begin`).
+LOCK_STEP_MS = 100
+
+
+def _is_busy(error: BaseException) -> bool:
+    text = str(error)
+    return "locked" in text or "busy" in text
 
 
 def _sqlite_reason(path: str, error: BaseException) -> str:

@@ -1103,3 +1103,49 @@ def test_a_what_if_of_the_policy_in_force_finds_nobody_differs_with_a_change_sch
     assert status["standing"] == "email_required"
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["changed"] == []
+
+
+@pytest.mark.parametrize(
+    "args, stop, code, says",
+    [
+        (["send", "ria", "sol"], signal.SIGINT, 130, "Interrupted:"),
+        (["follow"], signal.SIGTERM, 0, "stopped"),
+    ],
+    ids=["send-ctrl-c", "follow-sigterm"],
+)
+def test_a_command_waiting_for_the_sqlite_write_lock_stops_at_once_when_told(
+    tmp_path: Path, args: list[str], stop: signal.Signals, code: int, says: str
+) -> None:
+    db = tmp_path / "ledger.db"
+    assert invoke(db, "send", "ria", "tam", "--at", day(0)).returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    # A row another tool appended: the views are behind, so `follow` needs the lock too.
+    holder.execute(
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES "
+        "('e-other', 1, 'invledger:invitation_sent', CAST(? AS BLOB))",
+        (json.dumps({"id": "e-other", "type": "invitation_sent", "at": day(1),
+                     "invitation": "i-other", "sender": "uma", "recipient": "vic"}),),
+    )  # fmt: skip
+    holder.execute("BEGIN IMMEDIATE")  # held for the whole test: a long wait for the lock
+    try:
+        waiting = subprocess.Popen(
+            [*invoke_command(db), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "INVLEDGER_LOCK_TIMEOUT": "60"},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (one call between fork and exec)
+        )
+        time.sleep(2)  # started, and waiting for the lock
+        assert waiting.poll() is None
+        waiting.send_signal(stop)
+        told = time.monotonic()
+        _, err = waiting.communicate(timeout=30)
+        took = time.monotonic() - told
+    finally:
+        holder.rollback()
+        holder.close()
+
+    assert took < 10, f"stopped {took:.1f}s after the signal, not at once"
+    assert waiting.returncode == code, err
+    assert says in err and "Traceback" not in err
