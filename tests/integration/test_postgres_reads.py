@@ -54,3 +54,42 @@ def test_a_read_that_fails_is_rolled_back_and_the_next_read_works(pg_book: Ledge
     with pg_book.store.read() as tx:
         assert tx.one("SELECT value FROM inv_meta WHERE key = 'written-by-a-read'") is None
         assert tx.one("SELECT sender FROM inv_pairs WHERE recipient = ?", ("ben",)) == ("ana",)
+
+
+def test_numbers_an_insert_used_up_at_the_end_of_the_log_do_not_make_readers_wait(
+    pg_book: Ledger, postgres_url: str
+) -> None:
+    """An insert rolled back (a killed import, a lost race) uses up sequence numbers. The
+    views tracking the last event are current: a reader must not take the writers' path,
+    where it would wait for the tracking row that a writer holds."""
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    with psycopg.connect(postgres_url) as other:
+        other.execute("SELECT nextval(pg_get_serial_sequence('stored_events', 'notification_id'))")
+        other.commit()
+        other.execute("SELECT position FROM inv_tracking FOR UPDATE")  # a writer's, held
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "--db", postgres_url, "status", "ana", "--json"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"INVLEDGER_LOCK_TIMEOUT": "20", **_environment()},
+        )
+        took = time.monotonic() - started
+        other.rollback()
+
+    assert done.returncode == 0, done.stderr
+    assert '"member": "ana"' in done.stdout
+    assert took < 10, f"the reader waited {took:.1f}s for the writers' lock"
+
+
+def _environment() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "INVLEDGER_DB"}
