@@ -741,7 +741,8 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     callback=lambda _ctx, _param, value: _finite(value),
     default=0.5,
     show_default=True,
-    help="Seconds between looks at a SQLite ledger (PostgreSQL is followed by subscription).",
+    help="Seconds between looks at the log (on PostgreSQL, beside the subscription: for rows "
+    "another tool inserts without a notification).",
 )
 @click.option(
     "--rounds",

@@ -247,7 +247,8 @@ class Ledger:
         rounds: int | None = None,
         on_ready: Callable[[], None] | None = None,
     ) -> None:
-        """Keep the views current as events arrive: by subscription on PostgreSQL, else by polling.
+        """Keep the views current as events arrive: by subscription on PostgreSQL (with a
+        look every `poll_seconds` for rows inserted without a notification), else by polling.
 
         `on_ready` is told once the follower is caught up and subscribed (or polling):
         from then on no event is missed. `rounds` bounds the number of wake-ups (for
@@ -260,17 +261,45 @@ class Ledger:
         if type(self.store).__name__ == "PostgresStore" and subscribe is not None:
             with self.store.read() as tx:
                 position = Views(tx).position
+            one_at_a_time = threading.Lock()
+            stopping = threading.Event()
+            failed: list[BaseException] = []
+
+            def looking(subscription: Any) -> None:
+                # A row another tool inserts without the library's NOTIFY wakes no
+                # subscription: a look at the log now and then catches it up too.
+                while not stopping.wait(poll_seconds):
+                    try:
+                        with one_at_a_time:
+                            if views_behind(self.store):
+                                on_applied(self.ensure_current())
+                    except BaseException as error:  # noqa: BLE001 (raised by the follower)
+                        failed.append(error)
+                        subscription.stop()
+                        return
+
             try:
                 with subscribe(gt=position) as subscription:
-                    if on_ready is not None:
-                        on_ready()
-                    for count, _ in enumerate(subscription, 1):
-                        on_applied(self.ensure_current())
-                        if rounds is not None and count >= rounds:
-                            return
+                    looker = threading.Thread(
+                        target=looking, args=(subscription,), name="invledger-look", daemon=True
+                    )
+                    looker.start()
+                    try:
+                        if on_ready is not None:
+                            on_ready()
+                        for count, _ in enumerate(subscription, 1):
+                            with one_at_a_time:
+                                on_applied(self.ensure_current())
+                            if rounds is not None and count >= rounds:
+                                return
+                    finally:
+                        stopping.set()
+                        looker.join()
             except PersistenceError as error:
                 reason = " ".join(str(error).split())  # the driver's text runs over lines
                 raise StorageError(f"lost the subscription to {self.store.url}: {reason}") from None
+            if failed:
+                raise failed[0]
             return
         if on_ready is not None:
             on_ready()

@@ -130,3 +130,42 @@ def test_catching_up_ends_when_a_rolled_back_append_left_a_gap_in_the_positions(
     assert finished == [1], "ensure_current did not return"
     assert views_position(postgres_url) == 1
     book.close()
+
+
+def test_a_postgres_follower_also_applies_a_row_inserted_without_a_notification(
+    postgres_url: str,
+) -> None:
+    import signal
+    import time
+
+    import psycopg
+
+    record_a_send(postgres_url)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--db", postgres_url, "follow", "--poll", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follower.stderr is not None
+    assert follower.stderr.readline().startswith("following "), "the follower did not start"
+    event = from_fields(
+        {"id": "e-raw", "type": "invitation_sent", "at": "2026-03-01T12:00:00Z",
+         "invitation": "inv-raw", "sender": "olga", "recipient": "pavel"}
+    )  # fmt: skip
+    with psycopg.connect(postgres_url) as conn:  # plain SQL: no NOTIFY, as a tool may write
+        conn.execute(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+            "VALUES (%s, 1, 'invledger:invitation_sent', %s)",
+            (event.id, encode(event)),
+        )
+    deadline = time.monotonic() + 20
+    while views_position(postgres_url) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    caught_up = views_position(postgres_url)
+    follower.send_signal(signal.SIGTERM)
+    out, err = follower.communicate(timeout=60)
+
+    assert caught_up == 2, "the follower did not apply the row"
+    assert "applied 1 event (1 since start)" in out
+    assert (follower.returncode, err) == (0, "stopped\n")
