@@ -306,6 +306,11 @@ def _print_replay(summary: dict[str, Any], as_json: bool) -> None:
         click.echo(f"members not in good standing then: {len(summary['restricted'])}")
         for m in summary["restricted"][:20]:
             click.echo(f"  {m['member']:<20} {m['standing']:<15} until {m['until'] or '-'}")
+        if len(summary["restricted"]) > 20:
+            click.echo(
+                f"  ... and {len(summary['restricted']) - 20} more (`replay --until ... --json` "
+                "lists them all)"
+            )
     if "differences" in summary:
         if summary["differences"]:
             click.echo("DIFFERENT from the stored views: " + ", ".join(summary["differences"]))
@@ -428,7 +433,8 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
         raise BadInput(f"{name}: nested too deeply to be a policy") from None
     if not isinstance(data, dict):
         raise BadInput(f"{name}: a policy is a JSON object or a TOML table")
-    if what_if and not data:  # an empty or cut-short file would mean the defaults, unseen
+    if what_if and not data.keys() - {"version"}:
+        # An empty or cut-short file would mean the defaults, unseen; a version is no field.
         raise BadInput(f"{name}: names no policy field (a what-if takes a full policy)")
     try:
         if what_if:
@@ -723,7 +729,9 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     report = max(audits, key=lambda a: (a.standing != "warned", len(a.episodes), len(a.appeals)))
     offender = report.member
     click.secho(
-        f"4. why is {offender} restricted? (invledger --db {path} audit {offender})", bold=True
+        f"4. why is {offender} restricted? "
+        f"(invledger --db {path} audit {offender} --at {render.when(moment)})",
+        bold=True,
     )
     click.echo(render.audit(report))
     click.secho(f"5. the statement of reasons {offender} receives", bold=True)

@@ -73,6 +73,12 @@ def test_demo_runs_the_main_job_and_runs_again_over_its_own_files(tmp_path: Path
     ):
         assert step in first.stdout
     assert "causes (" in first.stdout
+    # Step 4 names the command that explains it: run as printed, it prints the same audit.
+    printed = re.search(r"\(invledger --db (\S+) (audit \S+ --at \S+)\)", first.stdout)
+    assert printed is not None, first.stdout
+    audit = without_db("--db", printed[1], *printed[2].split(), cwd=tmp_path)
+    section = first.stdout.split(printed[0], 1)[1].split("5. the statement of reasons")[0]
+    assert audit.returncode == 0 and audit.stdout.strip() == section.strip()
     assert again.returncode == 0, again.stderr
     # The same history and the same answers; only the import's time differs.
     timing = re.compile(r"in \d+\.\ds")
@@ -246,6 +252,22 @@ def test_replay_until_counts_the_events_dated_until_then(
     assert summary["last_position"] == len(events)
     nothing = json.loads(invoke(db, "replay", "--until", "2020-01-01T00:00:00Z", "--json").stdout)
     assert nothing["events"] == 0
+
+
+def test_replay_until_says_how_many_members_its_list_leaves_out(db: str, tmp_path: Path) -> None:
+    # 23 members warned (five reports each): the text lists 20 and says 3 more
+    history = "".join(
+        _reported_on([1, 2, 3, 4, 5], sender=f"w{n:02}", first=5 * n) for n in range(23)
+    )
+    (tmp_path / "history.jsonl").write_text(history)
+    assert invoke(db, "import", str(tmp_path / "history.jsonl")).returncode == 0
+
+    text = invoke(db, "replay", "--until", day(6)).stdout
+    listed = json.loads(invoke(db, "replay", "--until", day(6), "--json").stdout)["restricted"]
+
+    assert len(listed) == 23
+    assert "members not in good standing then: 23" in text
+    assert "  ... and 3 more (`replay --until ... --json` lists them all)" in text
 
 
 # input files -------------------------------------------------------------------------
@@ -872,7 +894,7 @@ def test_a_grant_while_the_restriction_applies_lifts_it_without_a_note(
     assert json.loads(status.stdout)["standing"] == "good"
 
 
-@pytest.mark.parametrize("content", ["", "{}", "# nothing but a comment\n"])
+@pytest.mark.parametrize("content", ["", "{}", "# nothing but a comment\n", '{"version": 2}'])
 def test_a_what_if_file_that_names_no_field_is_refused(
     worked_db: str, tmp_path: Path, content: str
 ) -> None:
