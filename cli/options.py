@@ -73,6 +73,7 @@ def handle_errors(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ledger.errors import LedgerError, RuleViolation
 
+        _stored.clear()  # one command's own (a process may run several, as tests do)
         try:
             return function(*args, **kwargs)
         except RuleViolation as error:
