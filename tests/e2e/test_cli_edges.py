@@ -378,18 +378,26 @@ def test_an_id_given_on_the_command_line_must_be_a_handle(
     assert dump(db) == ""
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-@pytest.mark.parametrize("args", [["export"], ["status", "alice", "--json"]])
-def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: str, args: list[str]) -> None:
+def into_a_full_disk(
+    db: str, args: list[str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real process with its standard output on /dev/full (a full disk)."""
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [*invoke_command(worked_db), *args],
+        return subprocess.run(
+            [*invoke_command(db), *args],
+            input=stdin,
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
             check=False,
             timeout=60,
         )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["export"], ["status", "alice", "--json"]])
+def test_output_that_cannot_be_written_is_one_line_exit_2(worked_db: str, args: list[str]) -> None:
+    done = into_a_full_disk(worked_db, args)
 
     assert done.returncode == 2
     assert "No space left on device" in one_error_line(done)
@@ -1073,16 +1081,7 @@ def test_a_write_whose_output_cannot_be_written_says_what_it_stored(
 ) -> None:
     line = {"id": "s-full", "type": "invitation_sent", "at": day(0), "invitation": "inv-full",
             "sender": "maya", "recipient": "noor"}  # fmt: skip
-    with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [*invoke_command(ledger_url), *args],
-            input=json.dumps(line) + "\n",
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-            timeout=60,
-        )
+    done = into_a_full_disk(ledger_url, args, stdin=json.dumps(line) + "\n")
 
     assert done.returncode == 2
     error = one_error_line(done)

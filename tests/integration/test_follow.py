@@ -52,6 +52,19 @@ def record_a_send(url: str) -> None:
     book.close()
 
 
+def started_follower(url: str) -> subprocess.Popen[str]:
+    """`invledger follow` looking every 0.2 s, once it says it is caught up and following."""
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--db", url, "follow", "--poll", "0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follower.stderr is not None
+    assert follower.stderr.readline().startswith("following "), "the follower did not start"
+    return follower
+
+
 def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> None:
     record_a_send(ledger_url)
     # PostgreSQL wakes the follower once per notification; SQLite once per poll.
@@ -90,14 +103,7 @@ def test_a_follower_stopped_by_sigterm_says_so_and_exits_0(ledger_url: str) -> N
     import signal
 
     record_a_send(ledger_url)
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "cli", "--db", ledger_url, "follow", "--poll", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert follower.stderr is not None
-    assert follower.stderr.readline().startswith("following "), "the follower did not start"
+    follower = started_follower(ledger_url)
 
     follower.send_signal(signal.SIGTERM)
     _, err = follower.communicate(timeout=60)
@@ -141,14 +147,7 @@ def test_a_postgres_follower_also_applies_a_row_inserted_without_a_notification(
     import psycopg
 
     record_a_send(postgres_url)
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "cli", "--db", postgres_url, "follow", "--poll", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert follower.stderr is not None
-    assert follower.stderr.readline().startswith("following "), "the follower did not start"
+    follower = started_follower(postgres_url)
     event = from_fields(
         {"id": "e-raw", "type": "invitation_sent", "at": "2026-03-01T12:00:00Z",
          "invitation": "inv-raw", "sender": "olga", "recipient": "pavel"}
