@@ -187,14 +187,12 @@ def export(since: int) -> None:
         invledger export > backup.jsonl
         invledger --db copy.db import backup.jsonl
     """
-    from ledger.store import views_behind
     from projections.rebuild import last_position
 
     book = _ledger()
-    if views_behind(book.store):
-        # Rows another tool appended are read as every command reads them first: one that
-        # is not an event invledger can import stops the export, not the restore after it.
-        book.ensure_current()
+    # Rows another tool appended are read as every command reads them first: one that is
+    # not an event invledger can import stops the export, not the restore after it.
+    book.ensure_current()
     bar = ProgressLine("exporting", max(last_position(book.store) - since, 0), writes_stdout=True)
     out = sys.stdout.buffer
     book.export(out, since, bar.advance)
