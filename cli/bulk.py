@@ -788,3 +788,6 @@ def follow(poll: float, rounds: int | None) -> None:
         book.follow(applied, poll_seconds=poll, rounds=rounds, on_ready=ready)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
+    else:  # only `--rounds` ends a follow without a signal
+        woken = rounds or 0
+        click.echo(f"stopped after {woken:,} wake-up{'' if woken == 1 else 's'}", err=True)

@@ -96,6 +96,7 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
 
     assert follower.returncode == 0, err
     assert "applied 1 event (1 since start)" in out
+    assert err.splitlines()[-1] == f"stopped after {rounds} wake-up{'' if rounds == '1' else 's'}"
     assert views_position(ledger_url) == 2
 
 
