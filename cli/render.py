@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import datetime
@@ -47,10 +48,24 @@ def when(moment: datetime | None) -> str:
     return format_time(moment) if moment is not None else "-"
 
 
+def width(text: str) -> int:
+    """How many terminal columns `text` takes: a wide (East Asian) character two, a
+    combining mark or an invisible format character none, every other one."""
+    columns = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        columns += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return columns
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns lined up by the columns each cell takes on a terminal, not its length."""
     cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    widths = [max(width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c + " " * (w - width(c)) for c, w in zip(row, widths)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
