@@ -46,9 +46,15 @@ class PolicyChange(BaseModel):
 def whole_policy(data: dict[str, Any]) -> Policy:
     """A complete policy from a file (for a what-if): the default with these fields changed.
 
-    Raises pydantic's ValidationError for a bad field, ValueError for fields that do
-    not go together.
+    Raises pydantic's ValidationError for a bad field, ValueError for a `null` one and for
+    fields that do not go together.
     """
+    for name, value in data.items():
+        if value is None and name in PolicyChange.model_fields:
+            raise ValueError(
+                f"field {name!r}: may not be null: leave the field out to take the default "
+                "policy's value"
+            )
     fields = PolicyChange.model_validate({"version": 1, **data}).model_dump(exclude_none=True)
     return _consistent(DEFAULT_POLICY.changed(fields))
 

@@ -51,10 +51,18 @@ def test_a_what_if_file_is_the_default_with_its_fields() -> None:
 
 @pytest.mark.parametrize(
     "fields",
-    [{"warn_at": 0}, {"window_days": 366}, {"warn_after": 3}, {"warn_at": "3"}, {"warn_at": None}],
+    [{"warn_at": 0}, {"window_days": 366}, {"warn_after": 3}, {"warn_at": "3"}],
 )
 def test_out_of_range_unknown_or_mistyped_fields_are_refused(fields: dict) -> None:
     with pytest.raises(ValidationError):
         whole_policy(fields)
     with pytest.raises(ValidationError):
         PolicyChange.model_validate({"version": 2, **fields})
+
+
+def test_a_null_field_is_refused_with_what_leaving_it_out_means_in_each_kind_of_file() -> None:
+    # A change keeps the value in force for a field left out; a what-if takes the default's.
+    with pytest.raises(ValidationError, match="leave the field out to keep its value"):
+        PolicyChange.model_validate({"version": 2, "warn_at": None})
+    with pytest.raises(ValueError, match="'warn_at'.*take the default policy's value"):
+        whole_policy({"warn_at": None})
