@@ -18,8 +18,8 @@ from cli import render
 from cli.options import (
     HANDLE,
     POSITION,
-    at_option,
     exit_interrupted,
+    fact_at_option,
     handle_errors,
     interrupted_inside,
     moment_or_now,
@@ -139,7 +139,7 @@ def creating_ledger(trial: Callable[[Ledger], object]) -> Ledger:
 @click.option("--invitation", type=HANDLE, help="Invitation id (default: a new UUID).")
 @click.option("--message", help="Message to the recipient, at most 300 characters.")
 @click.option("--email", help="The recipient's email address.")
-@at_option("When it was sent (default: now).")
+@fact_at_option("When it was sent (default: now).")
 @handle_errors
 def send(
     sender: str,
@@ -178,7 +178,7 @@ def send(
 
 def _response(event_type: str, verb: str) -> Any:
     @click.argument("invitation", type=HANDLE)
-    @at_option(f"When it was {verb} (default: now).")
+    @fact_at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(invitation: str, at: datetime | None) -> None:
         result = ledger().record({"type": event_type, "invitation": invitation, "at": at})
@@ -212,7 +212,7 @@ withdraw = cli.command(
 @click.argument("member", type=HANDLE)
 @click.option("--statement", required=True, help="Why the member thinks the restriction is wrong.")
 @click.option("--appeal", "appeal_id", type=HANDLE, help="Appeal id (default: a new UUID).")
-@at_option("When it was filed (default: now).")
+@fact_at_option("When it was filed (default: now).")
 @handle_errors
 def appeal(member: str, statement: str, appeal_id: str | None, at: datetime | None) -> None:
     """File an appeal against a member's active restriction. Prints the appeal id.
@@ -243,7 +243,7 @@ def _resolution(event_type: str, verb: str) -> Any:
     @click.option(
         "--note", help="The reason: recorded, and told to the member in the statement of reasons."
     )
-    @at_option(f"When it was {verb} (default: now).")
+    @fact_at_option(f"When it was {verb} (default: now).")
     @handle_errors
     def command(appeal: str, agent: str, note: str | None, at: datetime | None) -> None:
         fields = {"type": event_type, "appeal": appeal, "agent": agent, "note": note, "at": at}

@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click
@@ -37,9 +37,49 @@ class Moment(click.ParamType[datetime]):
 
 MOMENT = Moment()
 
+# How far ahead of this machine's clock a fact's time may be: the clocks of the
+# machines that write one ledger are never quite in step.
+CLOCK_LEEWAY = timedelta(minutes=5)
+
+
+class PastMoment(Moment):
+    """The time of a fact: it cannot have happened later than now.
+
+    A fact dated ahead would be judged in the log before its time came, so that until
+    then `status` told one story and the rules another (an appeal granted tomorrow
+    leaves today's restriction open in the queue and unappealable).
+    """
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        moment = super().convert(value, param, ctx)
+        now = datetime.now(UTC)
+        if moment > now + CLOCK_LEEWAY:
+            from ledger.moments import format_time
+
+            self.fail(
+                f"{format_time(moment)} is in the future (now {format_time(now)}): a fact is "
+                "recorded when or after it happens; only `policy set` takes a later --at",
+                param,
+                ctx,
+            )
+        return moment
+
 
 def at_option(help_text: str) -> Callable[[F], F]:
     return click.option("--at", "at", type=MOMENT, default=None, help=help_text)
+
+
+def fact_at_option(help_text: str) -> Callable[[F], F]:
+    """`--at` of a command that records a fact: the time it happened, not later than now."""
+    return click.option(
+        "--at",
+        "at",
+        type=PastMoment(),
+        default=None,
+        help=f"{help_text} At most 5 minutes ahead of this machine's clock.",
+    )
 
 
 def query_options(function: F) -> F:

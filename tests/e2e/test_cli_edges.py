@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1170,3 +1171,50 @@ def test_a_command_waiting_for_the_sqlite_write_lock_stops_at_once_when_told(
     assert took < 10, f"stopped {took:.1f}s after the signal, not at once"
     assert waiting.returncode == code, err
     assert says in err and "Traceback" not in err
+
+
+def test_a_fact_dated_in_the_future_is_refused_and_the_ledger_stays_as_it_was(
+    db: str, tmp_path: Path
+) -> None:
+    # given a restricted member with an open appeal, and an invitation pending
+    import_lines = [
+        {"type": "invitation_sent", "id": f"s{i}", "at": day(1, i), "invitation": f"i{i}",
+         "sender": "x", "recipient": f"r{i}"} for i in range(8)
+    ] + [
+        {"type": "invitation_marked_unknown", "id": f"u{i}", "at": day(2, i), "invitation": f"i{i}"}
+        for i in range(7)
+    ] + [{"type": "appeal_filed", "id": "a1", "at": day(3), "appeal": "ap1", "member": "x",
+          "statement": "I know them"}]  # fmt: skip
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps(line) + "\n" for line in import_lines))
+    assert invoke(db, "import", str(history)).returncode == 0
+    before = dump(db)
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    later = tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # when a fact is recorded dated tomorrow, by each command that records one
+    for args in (
+        ["send", "x", "q1", "--email", "q1@example.com"],
+        ["accept", "i7"],
+        ["ignore", "i7"],
+        ["idk", "i7"],
+        ["withdraw", "i7"],
+        ["appeal", "y", "--statement", "again"],
+        ["grant", "ap1", "--agent", "dana"],
+        ["deny", "ap1", "--agent", "dana"],
+    ):
+        refused = invoke(db, *args, "--at", later)
+
+        # then it is refused as bad usage (click's usage lines, then one error), says
+        # why, and stores nothing
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr
+        assert f"Error: Invalid value for '--at': {later} is in the future" in refused.stderr
+    assert dump(db) == before
+
+    # and a time a little ahead of this clock (another machine's) is still taken
+    soon = (datetime.now(UTC) + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    granted = invoke(db, "grant", "ap1", "--agent", "dana", "--at", soon)
+    assert granted.returncode == 0, granted.stderr
+    queue = json.loads(invoke(db, "appeals", "--json", "--at", later).stdout)
+    assert [(a["appeal"], a["outcome"]) for a in queue["appeals"]] == [("ap1", "granted")]
