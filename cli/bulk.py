@@ -507,6 +507,9 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
 def policy_set(file: IO[bytes], at: datetime | None) -> None:
     """Change the policy from a JSON or TOML file: a larger `version` and the fields to change.
 
+    Versions take effect in the order of their numbers: a change dated before the latest
+    one stored (a scheduled one, say) is refused.
+
     \b
     Example (stricter.toml):
         version = 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ledger import events as ev
 from ledger.errors import BadInput, RuleViolation, UnknownId
-from ledger.moments import to_us
+from ledger.moments import from_us, to_us
 from projections import standing as standing_rules
 from projections.views import RESPONSE_STATUS, Views
 
@@ -148,6 +148,18 @@ def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
             "policy-version",
             f"policy version {event.policy.version} must be larger than the version in force "
             f"({views.policy.version})",
+        )
+    latest_us = views.latest_policy_change_us()
+    if latest_us is not None and to_us(event.at) < latest_us:
+        # Dated before a change already logged, it would be in force before that one
+        # while checked against it: versions would no longer grow with time, and the
+        # policy in force at a moment could be one no change was checked against.
+        raise RuleViolation(
+            "policy-order",
+            f"policy version {event.policy.version} would take effect at "
+            f"{ev.format_time(event.at)}, before version {views.policy.version}, which takes "
+            f"effect at {ev.format_time(from_us(latest_us))}: a change takes effect at or "
+            "after the latest one",
         )
     try:
         event.policy.applied_to(views.policy)

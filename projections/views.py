@@ -275,6 +275,14 @@ class Views:
             self._load_appeals({appeal})
         return self.appeals[appeal]
 
+    def latest_policy_change_us(self) -> int | None:
+        """When the policy change last in the log takes effect (None: there is none)."""
+        if self._policies:
+            return self._policies[-1][1]
+        self.settled()  # the table below, not the kept rows: a flush may be in flight
+        row = self.tx.one("SELECT at_us FROM inv_policies ORDER BY position DESC LIMIT 1")
+        return int(row[0]) if row else None
+
     def member_standing(self, member: str) -> rules.MemberStanding:
         if member not in self.standing:
             self._load_standing({member})

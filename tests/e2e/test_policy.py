@@ -74,6 +74,25 @@ def test_a_json_policy_whose_version_does_not_grow_is_refused_by_the_rule(
     assert json.loads(invledger("policy", "show", "--json").stdout)["warn_at"] == 5
 
 
+def test_a_change_dated_before_a_scheduled_one_is_refused_and_each_version_is_one_policy(
+    invledger: Any, tmp_path: Path
+) -> None:
+    # given a stricter policy scheduled for June
+    strict = write(tmp_path, "strict.json", '{"version": 2, "warn_at": 3, "restrict_at": 3}')
+    assert invledger("policy", "set", strict, "--at", "2026-06-01T00:00:00Z").returncode == 0
+
+    # when a version 3 is dated January: checked against version 2 it fits, but in force
+    # from January it would mean warn_at 5 with restrict_at 4
+    sooner = write(tmp_path, "sooner.json", '{"version": 3, "restrict_at": 4}')
+    done = invledger("policy", "set", sooner, "--at", "2026-01-01T00:00:00Z")
+
+    # then it is refused by the rule, and the policy in force in March is still version 1
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("Error: refused by rule 'policy-order': policy version 3")
+    march = json.loads(invledger("policy", "show", "--at", "2026-03-01T00:00:00Z", "--json").stdout)
+    assert (march["version"], march["restrict_at"]) == (1, 7)
+
+
 def test_unknown_fields_and_bad_values_are_bad_input(invledger: Any, tmp_path: Path) -> None:
     assert invledger("import", "-", stdin="").returncode == 0  # an empty ledger
     cases = {

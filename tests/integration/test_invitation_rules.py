@@ -6,12 +6,13 @@ Every rule is shown refusing and allowing. Times are days of 2026 at noon UTC.
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from ledger.application import Appended, Ledger
-from ledger.errors import BadInput, RuleViolation, UnknownId
+from ledger.errors import BadInput, ImportStopped, RuleViolation, UnknownId
 from projections import queries
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -515,6 +516,53 @@ def test_a_policy_change_with_a_larger_version_is_allowed(book: Ledger) -> None:
     )
 
     assert appended.event.type == "policy_changed"
+
+
+def test_a_policy_change_dated_before_the_latest_one_is_refused(book: Ledger) -> None:
+    # given a change that takes effect on day 150
+    later = {"version": 2, "warn_at": 3, "restrict_at": 3}
+    book.record({"type": "policy_changed", "policy": later, "at": day(150)})
+    before = exported(book)
+
+    # when a larger version is dated day 0: it would be in force before version 2, and
+    # was checked against version 2 (warn 5 with restrict 4 never would have been)
+    rule = refused_rule(
+        lambda: book.record(
+            {"type": "policy_changed", "policy": {"version": 3, "restrict_at": 4}, "at": day(0)}
+        )
+    )
+
+    # then it is refused, and nothing is stored
+    assert rule == "policy-order"
+    assert exported(book) == before
+    # and one dated at the same moment as the latest is taken (the later logged wins)
+    book.record({"type": "policy_changed", "policy": {"version": 3, "warn_at": 2}, "at": day(150)})
+
+
+def test_an_import_of_policy_changes_out_of_date_order_stops_at_the_earlier_dated_one(
+    book: Ledger,
+) -> None:
+    lines = [
+        {
+            "type": "policy_changed",
+            "id": "p2",
+            "at": day(150).isoformat(),
+            "policy": {"version": 2},
+        },
+        {
+            "type": "policy_changed",
+            "id": "p3",
+            "at": day(149).isoformat(),
+            "policy": {"version": 3},
+        },
+    ]
+
+    with pytest.raises(ImportStopped) as stopped:
+        book.import_lines([json.dumps(line).encode() + b"\n" for line in lines])
+
+    assert stopped.value.line == 2
+    assert "would take effect at 2026-05-30T12:00:00Z, before version 2" in stopped.value.reason
+    assert [json.loads(line)["id"] for line in exported(book).splitlines()] == ["p2"]
 
 
 def test_a_policy_whose_warning_comes_after_its_restriction_is_bad_input(book: Ledger) -> None:
