@@ -16,7 +16,16 @@ from typing import IO, Any
 import click
 
 from cli import render
-from cli.options import MOMENT, POSITION, at_option, handle_errors, moment_or_now, stored
+from cli.options import (
+    MOMENT,
+    POSITION,
+    OnceEach,
+    OnceEachGroup,
+    at_option,
+    handle_errors,
+    moment_or_now,
+    stored,
+)
 from cli.progress import ProgressLine
 
 # The largest simulations offered: members are held in memory (about 350 bytes each),
@@ -37,7 +46,7 @@ def _ledger() -> Any:
     return ledger()
 
 
-@click.command("import")
+@click.command("import", cls=OnceEach)
 @click.argument("file", type=click.File("rb"))
 @handle_errors
 def import_(file: IO[bytes]) -> None:
@@ -176,7 +185,7 @@ def _size(file: IO[bytes]) -> int | None:
     return None
 
 
-@click.command()
+@click.command(cls=OnceEach)
 @click.option("--since", type=POSITION, default=0, help="Only events after this position.")
 @handle_errors
 def export(since: int) -> None:
@@ -200,7 +209,7 @@ def export(since: int) -> None:
     bar.finish()
 
 
-@click.command()
+@click.command(cls=OnceEach)
 @click.option(
     "--until", type=MOMENT, help="Build the views as of this moment (in a scratch space)."
 )
@@ -464,7 +473,7 @@ def _json_or_toml(raw: bytes) -> Any:
     return tomllib.loads(raw.decode())
 
 
-@click.group()
+@click.group(cls=OnceEachGroup)
 def policy() -> None:
     """The policy in force, and changing it (a `policy_changed` event).
 
@@ -533,7 +542,7 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
     click.echo(f"policy version {change.version} in force from {render.when(result.event.at)}")
 
 
-@click.command()
+@click.command(cls=OnceEach)
 @click.option(
     "--members", type=click.IntRange(3, MAX_MEMBERS), required=True, help="How many members."
 )
@@ -627,7 +636,7 @@ def _made_by_demo(path: str) -> bool:
     return found is not None
 
 
-@click.command()
+@click.command(cls=OnceEach)
 @click.option(
     "--path",
     default="invledger-demo.db",
@@ -743,7 +752,7 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     )
 
 
-@click.command()
+@click.command(cls=OnceEach)
 @click.option(
     "--poll",
     type=click.FloatRange(0.05, 3600),

@@ -18,6 +18,7 @@ from cli import render
 from cli.options import (
     HANDLE,
     POSITION,
+    OnceEachGroup,
     exit_interrupted,
     fact_at_option,
     handle_errors,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class Commands(click.Group):
+class Commands(OnceEachGroup):
     """The command group. The bulk commands' module loads only when one of them is used."""
 
     BULK: ClassVar[dict[str, str]] = {

@@ -67,6 +67,42 @@ class PastMoment(Moment):
         return moment
 
 
+class OnceEach(click.Command):
+    """A command whose options, flags and lists apart, may each be given once.
+
+    Click keeps the last of two values silently: `events --type a --type b` would list
+    the `b` events alone, and `appeal --statement x --statement y` store `y`, where the
+    user meant both or made a slip. Given twice, such an option is bad usage (exit 2).
+    """
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        parser = super().make_parser(ctx)
+        parse = parser.parse_args
+
+        def parse_once(args: list[str]) -> Any:
+            opts, rest, order = parse(args)
+            seen: set[str | None] = set()
+            for param in order:
+                if not isinstance(param, click.Option):
+                    continue
+                if param.multiple or param.count or param.is_flag:
+                    continue
+                if param.name in seen:
+                    name = max(param.opts, key=len)
+                    raise click.UsageError(f"{name} is given more than once: give it once", ctx)
+                seen.add(param.name)
+            return opts, rest, order
+
+        parser.parse_args = parse_once  # type: ignore[method-assign]
+        return parser
+
+
+class OnceEachGroup(OnceEach, click.Group):
+    """A group of such commands, its own options given once too."""
+
+    command_class = OnceEach
+
+
 def at_option(help_text: str) -> Callable[[F], F]:
     return click.option("--at", "at", type=MOMENT, default=None, help=help_text)
 

@@ -1225,3 +1225,46 @@ def test_a_fact_dated_in_the_future_is_refused_and_the_ledger_stays_as_it_was(
     assert granted.returncode == 0, granted.stderr
     queue = json.loads(invoke(db, "appeals", "--json", "--at", later).stdout)
     assert [(a["appeal"], a["outcome"]) for a in queue["appeals"]] == [("ap1", "granted")]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["events", "--type", "appeal_filed", "--type", "appeal_denied"], "--type"),
+        (["events", "--member", "alice", "--member", "bob"], "--member"),
+        (["status", "alice", "--at", day(5), "--at", day(6)], "--at"),
+        (["policy", "show", "--at", day(5), "--at", day(6)], "--at"),
+        (["export", "--since", "1", "--since", "2"], "--since"),
+    ],
+    ids=["events-type", "events-member", "status-at", "policy-show-at", "export-since"],
+)
+def test_an_option_given_twice_is_bad_usage_not_its_last_value(
+    worked_db: str, args: list[str], option: str
+) -> None:
+    done = invoke(worked_db, *args)
+
+    assert done.returncode == 2, done.stdout
+    assert done.stdout == ""
+    assert f"Error: {option} is given more than once: give it once" in done.stderr
+
+
+def test_a_write_with_an_option_given_twice_stores_nothing_and_a_repeated_flag_is_fine(
+    db: str, tmp_path: Path
+) -> None:
+    assert invoke(db, "send", "alice", "bob", "--invitation", "i1").returncode == 0
+    before = dump(db)
+
+    for args in (
+        ["send", "alice", "carl", "--message", "hi", "--message", "hello"],
+        ["idk", "i1", "--at", day(1), "--at", day(2)],
+        ["--db", str(tmp_path / "other.db"), "send", "alice", "dora"],
+    ):
+        done = invoke(db, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "is given more than once: give it once" in done.stderr
+    assert dump(db) == before
+    assert not (tmp_path / "other.db").exists()
+
+    shown = invoke(db, "status", "alice", "--json", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["member"] == "alice"
