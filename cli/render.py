@@ -107,8 +107,25 @@ def status(out: q.StatusOut) -> str:
         lines.append(
             f"open appeal:     {a.appeal} filed {when(a.filed_at)}"
             + (" (overdue)" if a.overdue else "")
+            + (f", {against(a)}" if a.against else "")
         )
     return "\n".join(lines)
+
+
+def against(appeal: q.AppealOut) -> str:
+    """What an appeal stands against, and what it was filed against where that differs."""
+    from projections.standing import restriction_name
+
+    if appeal.against is None:
+        return "against no restriction"
+    now = restriction_name(appeal.against.level)
+    text = f"against the {now} from {when(appeal.against.began_at)}"
+    if appeal.escalated_from is not None:
+        text += (
+            f" (filed against the {restriction_name(appeal.escalated_from.level)} from "
+            f"{when(appeal.escalated_from.began_at)}, which the {now} replaced)"
+        )
+    return text
 
 
 def audit(out: q.AuditOut) -> str:
@@ -131,7 +148,7 @@ def audit(out: q.AuditOut) -> str:
         ]
     for a in out.appeals:
         outcome = f"{a.outcome} by {a.agent} at {when(a.resolved_at)}" if a.outcome else "open"
-        lines += ["", f"appeal {a.appeal} filed {when(a.filed_at)}: {outcome}"]
+        lines += ["", f"appeal {a.appeal} filed {when(a.filed_at)}, {against(a)}: {outcome}"]
         lines += free_text("statement", a.statement)
         if a.note:
             lines += free_text("note", a.note)
@@ -177,12 +194,13 @@ def appeals(out: q.AppealsOut) -> str:
     if not out.appeals:
         return "no appeals match"
     return table(
-        ["appeal", "member", "filed", "outcome", "resolved", "agent", "overdue"],
+        ["appeal", "member", "filed", "against", "outcome", "resolved", "agent", "overdue"],
         [
             (
                 a.appeal,
                 a.member,
                 when(a.filed_at),
+                _against_cell(a),
                 a.outcome or "open",
                 when(a.resolved_at),
                 a.agent,
@@ -191,3 +209,11 @@ def appeals(out: q.AppealsOut) -> str:
             for a in out.appeals
         ],
     )
+
+
+def _against_cell(appeal: q.AppealOut) -> str:
+    if appeal.against is None:
+        return "-"
+    if appeal.escalated_from is None:
+        return appeal.against.level
+    return f"{appeal.against.level} (escalated from {appeal.escalated_from.level})"

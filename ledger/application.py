@@ -81,8 +81,8 @@ class Ledger:
                 rules.check_identity(event, views)
                 warning = rules.check_send(event, views)
             rules.check(event, views)
-            if isinstance(event, ev.AppealGranted):
-                warning = rules.grant_note(event, views)
+            if isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
+                warning = rules.decision_note(event, views)
             position = tx.next_position()
             views.apply(event, position)
             tx.insert_events([_stored(event, ev.encode(event))], position)

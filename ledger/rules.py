@@ -120,25 +120,41 @@ def _check_appeal_resolved(event: ev.AppealGranted | ev.AppealDenied, views: Vie
         )
 
 
-def grant_note(event: ev.AppealGranted, views: Views) -> str | None:
-    """A note for the agent when the granted appeal's restriction has already expired
-    (an open appeal follows its restriction into an escalation, so nothing else ends it):
-    the grant is recorded and lifts nothing. None when it lifts the restriction, and for
-    a grant dated before later-dated events already logged (its standing then is not the
-    one in memory)."""
+def decision_note(event: ev.AppealGranted | ev.AppealDenied, views: Views) -> str | None:
+    """A note for the agent on what the decision applies to, where it is not plainly the
+    restriction the member appealed: that one has expired (a grant is then recorded and
+    lifts nothing), or an escalation has replaced it with a suspension, which the appeal
+    now stands against. None otherwise, and for a decision dated before later-dated
+    events already logged (its standing then is not the one in memory)."""
     appeal = views.appeal(event.appeal)
     if appeal is None:
         return None
     state = views.member_standing(appeal.member)
     if state.clock is not None and event.at < state.clock:
         return None
+    granted = isinstance(event, ev.AppealGranted)
     expired = standing_rules.lifts_nothing(state, event.appeal, event.at, views.policy)
     end = None if expired is None else expired.ended_at or expired.until
-    if end is None:
+    if end is not None:
+        if not granted:
+            return None
+        return (
+            f"note: the restriction that appeal {event.appeal} was against had expired at "
+            f"{ev.format_time(end)}: the grant is recorded, and changes no standing"
+        )
+    record = next((a for a in reversed(state.appeals) if a.appeal == event.appeal), None)
+    if record is None:
+        return None
+    target, filed_against = standing_rules.appealed(state, record)
+    if target is None or filed_against is None:
         return None
     return (
-        f"note: the restriction appeal {event.appeal} was against expired at "
-        f"{ev.format_time(end)}: the grant is recorded, and changes no standing"
+        f"note: appeal {event.appeal} was filed against the "
+        f"{standing_rules.restriction_name(filed_against.level)} from "
+        f"{ev.format_time(filed_against.began_at)}; an escalation replaced it with the "
+        f"{standing_rules.restriction_name(target.level)} from "
+        f"{ev.format_time(target.began_at)}, which this "
+        + ("grant lifts" if granted else "denial leaves in force")
     )
 
 

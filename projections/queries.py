@@ -47,6 +47,13 @@ class ReputationOut:
 
 
 @dataclass(slots=True, kw_only=True)
+class RestrictionOut:
+    level: str
+    began_at: datetime
+    until: datetime | None
+
+
+@dataclass(slots=True, kw_only=True)
 class AppealOut:
     appeal: str
     member: str
@@ -57,6 +64,10 @@ class AppealOut:
     note: str | None
     resolved_at: datetime | None
     overdue: bool
+    # The restriction it stands against, and the one it was filed against where an
+    # escalation has replaced that one since: an agent decides on what a grant lifts.
+    against: RestrictionOut | None
+    escalated_from: RestrictionOut | None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -163,7 +174,7 @@ def status(tx: Tx, member: str, moment: datetime) -> StatusOut:
     seen = standing_rules.view(state, moment, policy)
     open_appeal = None
     if seen.open_appeal is not None:
-        open_appeal = _appeal_out(member, seen.open_appeal, moment, policy)
+        open_appeal = _appeal_out(state, seen.open_appeal, moment, policy)
     episode = seen.episode
     return StatusOut(
         member=member,
@@ -226,13 +237,17 @@ def _reputation_out(counts: Reputation) -> ReputationOut:
 
 
 def _appeal_out(
-    member: str, appeal: standing_rules.AppealRecord, moment: datetime, policy: Policy
+    state: standing_rules.MemberStanding,
+    appeal: standing_rules.AppealRecord,
+    moment: datetime,
+    policy: Policy,
 ) -> AppealOut:
     resolved = appeal.resolved_at is not None and appeal.resolved_at <= moment
     overdue_at = appeal.filed_at + timedelta(hours=policy.appeal_overdue_hours)
+    against, escalated_from = standing_rules.appealed(state, appeal)
     return AppealOut(
         appeal=appeal.appeal,
-        member=member,
+        member=state.member,
         filed_at=appeal.filed_at,
         statement=appeal.statement,
         outcome=appeal.outcome if resolved else None,
@@ -240,7 +255,15 @@ def _appeal_out(
         note=appeal.note if resolved else None,
         resolved_at=appeal.resolved_at if resolved else None,
         overdue=not resolved and moment > overdue_at,
+        against=_restriction_out(against),
+        escalated_from=_restriction_out(escalated_from),
     )
+
+
+def _restriction_out(episode: standing_rules.Episode | None) -> RestrictionOut | None:
+    if episode is None:
+        return None
+    return RestrictionOut(level=episode.level, began_at=episode.began_at, until=episode.until)
 
 
 def audit(tx: Tx, member: str, moment: datetime) -> AuditOut:
@@ -276,7 +299,7 @@ def audit(tx: Tx, member: str, moment: datetime) -> AuditOut:
         if e.began_at <= moment
     ]
     appeals = [
-        _appeal_out(member, a, moment, policy) for a in advanced.appeals if a.filed_at <= moment
+        _appeal_out(advanced, a, moment, policy) for a in advanced.appeals if a.filed_at <= moment
     ]
     return AuditOut(
         member=member, as_of=moment, standing=seen.level, episodes=episodes, appeals=appeals
@@ -406,7 +429,7 @@ def appeals(tx: Tx, moment: datetime, only_open: bool, only_overdue: bool) -> Ap
         record = next((a for a in states[member].appeals if a.appeal == appeal_id), None)
         if record is None:
             continue
-        item = _appeal_out(member, record, moment, policy)
+        item = _appeal_out(states[member], record, moment, policy)
         if only_overdue and not item.overdue:
             continue
         out.append(item)

@@ -56,12 +56,14 @@ __all__ = [
     "Report",
     "StandingView",
     "advance",
+    "appealed",
     "check_appeal",
     "is_restriction",
     "new_standing",
     "on_appeal_filed",
     "on_appeal_resolved",
     "on_report",
+    "restriction_name",
     "view",
 ]
 
@@ -236,6 +238,27 @@ def new_standing(member: str) -> MemberStanding:
 
 def is_restriction(level: str) -> bool:
     return level in ("email_required", "suspended")
+
+
+def restriction_name(level: str) -> str:
+    """A restriction's level in words: "email restriction", "suspension"."""
+    return _RESTRICTION_NAMES.get(level, level)
+
+
+def appealed(state: MemberStanding, record: AppealRecord) -> tuple[Episode | None, Episode | None]:
+    """The restriction an appeal stands against (what granting it lifts, unless that has
+    ended), and the one it was filed against when an escalation has replaced that one
+    since (an open appeal follows to the suspension; else None). (None, None) for an
+    appeal filed with nothing active."""
+    if not 0 <= record.restriction < len(state.episodes):
+        return None, None
+    target = state.episodes[record.restriction]
+    if target.began_position <= record.position:  # in force when the appeal was filed
+        return target, None
+    for earlier in reversed(state.episodes[: record.restriction]):
+        if is_restriction(earlier.level):
+            return target, earlier if earlier.ended_by == "escalation" else None
+    return target, None
 
 
 # --- events -----------------------------------------------------------------------------

@@ -887,15 +887,83 @@ def test_a_grant_after_the_restriction_expired_tells_the_agent_it_changes_no_sta
 
     assert late.returncode == 0, late.stderr
     assert late.stderr == (
-        "note: the restriction appeal ap-late was against expired at 2026-02-07T12:00:00Z: "
-        "the grant is recorded, and changes no standing\n"
+        "note: the restriction that appeal ap-late was against had expired at "
+        "2026-02-07T12:00:00Z: the grant is recorded, and changes no standing\n"
     )
     assert late.stdout.startswith("appeal ap-late granted (event ")
     header, _, row = queue.stdout.splitlines()
     assert header.split() == [
-        "appeal", "member", "filed", "outcome", "resolved", "agent", "overdue"
+        "appeal", "member", "filed", "against", "outcome", "resolved", "agent", "overdue"
     ]  # fmt: skip
-    assert row.split() == ["ap-late", "max", day(30), "granted", day(40), "ann"]
+    assert row.split() == [
+        "ap-late", "max", day(30), "email_required", "granted", day(40), "ann"
+    ]  # fmt: skip
+
+
+def _appealed_then_escalated(ledger_url: str, tmp_path: Path) -> None:
+    """Email required for max from day 7, appealed on day 8 (ap-e), then seven more
+    reports on days 9-15: the suspension they impose on day 15 replaces the email
+    restriction, and the open appeal follows to it."""
+    lines = _reported_on([1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15]).splitlines()
+    filed = {"id": "f-e", "type": "appeal_filed", "at": day(8), "appeal": "ap-e",
+             "member": "max", "statement": "colleagues"}  # fmt: skip
+    lines.insert(14 + 7, json.dumps(filed))  # after the sends and the first seven reports
+    history = tmp_path / "history.jsonl"
+    history.write_text("\n".join(lines) + "\n")
+    assert invoke(ledger_url, "import", str(history)).returncode == 0
+
+
+def test_the_queue_shows_an_appeal_carried_by_an_escalation_to_a_suspension(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    # given an appeal filed against an email restriction that a suspension then replaced
+    _appealed_then_escalated(ledger_url, tmp_path)
+
+    # when support looks at the queue and the member's status
+    queue = json.loads(invoke(ledger_url, "appeals", "--json", "--at", day(16)).stdout)
+    table = invoke(ledger_url, "appeals", "--at", day(16)).stdout.splitlines()
+    status = invoke(ledger_url, "status", "max", "--at", day(16)).stdout
+
+    # then each says what the appeal stands against now, and what it was filed against
+    (appeal,) = queue["appeals"]
+    assert appeal["against"] == {"level": "suspended", "began_at": day(15), "until": day(22)}
+    assert appeal["escalated_from"] == {
+        "level": "email_required", "began_at": day(7), "until": day(37)
+    }  # fmt: skip
+    assert "suspended (escalated from email_required)" in table[2]
+    assert (
+        f"against the suspension from {day(15)} (filed against the email restriction from "
+        f"{day(7)}, which the suspension replaced)"
+    ) in status
+
+
+def test_a_decision_on_an_appeal_an_escalation_carried_tells_the_agent_what_it_applies_to(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    _appealed_then_escalated(ledger_url, tmp_path)
+
+    granted = invoke(ledger_url, "grant", "ap-e", "--agent", "ann", "--at", day(16))
+
+    assert granted.returncode == 0, granted.stderr
+    assert granted.stderr == (
+        f"note: appeal ap-e was filed against the email restriction from {day(7)}; an "
+        f"escalation replaced it with the suspension from {day(15)}, which this grant lifts\n"
+    )
+    after = json.loads(invoke(ledger_url, "status", "max", "--json", "--at", day(16, 1)).stdout)
+    assert after["standing"] == "good"
+
+
+def test_a_denial_on_an_appeal_an_escalation_carried_says_the_suspension_stays(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    _appealed_then_escalated(ledger_url, tmp_path)
+
+    denied = invoke(ledger_url, "deny", "ap-e", "--agent", "ann", "--at", day(16))
+
+    assert denied.returncode == 0, denied.stderr
+    assert denied.stderr.endswith("which this denial leaves in force\n")
+    after = json.loads(invoke(ledger_url, "status", "max", "--json", "--at", day(16, 1)).stdout)
+    assert (after["standing"], after["open_appeal"]) == ("suspended", None)
 
 
 def test_a_grant_while_the_restriction_applies_lifts_it_without_a_note(

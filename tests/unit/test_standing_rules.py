@@ -13,6 +13,7 @@ from projections.standing import (
     Report,
     StandingView,
     advance,
+    appealed,
     check_appeal,
     is_restriction,
     lifts_nothing,
@@ -723,3 +724,24 @@ def test_reports_logged_newest_first_are_each_judged_in_their_own_window() -> No
     assert (reversed_view.level, reversed_view.reports_counted) == ("good", 7)
     assert (ordered_view.level, ordered_view.reports_counted) == ("email_required", 0)
     assert ordered_view.episode is not None and len(ordered_view.episode.causes) == 7
+
+
+def test_an_appeal_carried_by_an_escalation_stands_against_the_suspension_filed_against_the_email_restriction() -> (
+    None
+):
+    # given alice restricted on day 7 and appealing on day 8
+    alice = Alice()
+    alice.idk_daily(1, 7)
+    alice.appeal(day(8))
+    (record,) = alice.state.appeals
+    against, escalated_from = appealed(alice.state, record)
+    assert (against.level if against else None, escalated_from) == ("email_required", None)
+
+    # when seven more reports on days 9-15 escalate to a suspension
+    alice.idk_daily(9, 15)
+
+    # then the open appeal stands against the suspension, filed against the email restriction
+    against, escalated_from = appealed(alice.state, record)
+    assert against is not None and escalated_from is not None
+    assert (against.level, against.began_at) == ("suspended", day(15))
+    assert (escalated_from.level, escalated_from.began_at) == ("email_required", day(7))
