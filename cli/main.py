@@ -456,12 +456,17 @@ def events(member: str | None, event_type: str | None, since: int, as_json: bool
         # Streamed, one event per line inside the document: the log may be long.
         click.echo('{"events": [')
         for number, (position, event) in enumerate(rows):
-            item = json.dumps({"position": position, **json.loads(encode(event))})
+            fields = {"position": position, **json.loads(encode(event))}
+            item = json.dumps(fields, ensure_ascii=False)  # as every other query prints
             click.echo(("  " if number == 0 else ", ") + item)
         click.echo("]}")
         return
+    shown = 0
     for position, event in rows:
         click.echo(f"{position:>8}  {encode(event).decode()}")
+        shown += 1
+    if not shown:
+        click.echo("no events match")
 
 
 def main() -> None:

@@ -1336,3 +1336,17 @@ def test_a_write_with_an_option_given_twice_stores_nothing_and_a_repeated_flag_i
     shown = invoke(db, "status", "alice", "--json", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["member"] == "alice"
+
+
+def test_events_prints_handles_as_written_and_says_when_nothing_matches(db: str) -> None:
+    assert invoke(db, "send", "名前", "bob", "--invitation", "i-名").returncode == 0
+
+    listed = json.loads(invoke(db, "events", "--json").stdout)["events"]
+    raw = invoke(db, "events", "--json").stdout
+    none = invoke(db, "events", "--member", "nobody")
+    none_json = json.loads(invoke(db, "events", "--member", "nobody", "--json").stdout)
+
+    assert [(e["sender"], e["invitation"]) for e in listed] == [("名前", "i-名")]
+    assert '"sender": "名前"' in raw  # not escaped, as every other query prints
+    assert (none.returncode, none.stdout) == (0, "no events match\n")
+    assert none_json == {"events": []}
