@@ -259,7 +259,8 @@ def _resolution(event_type: str, verb: str) -> Any:
 
 grant = cli.command(
     "grant",
-    help="Grant an appeal: lifts the restriction and gives a clean slate."
+    help="Grant an appeal: lifts the restriction it stands against and gives a clean slate "
+    "(one that has already expired stays as it ended: the grant is recorded, with a note)."
     "\n\n\b\nExample:\n    invledger grant APPEAL --agent carol",
 )(_resolution("appeal_granted", "granted"))
 deny = cli.command(

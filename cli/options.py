@@ -13,8 +13,20 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# A log position: both backends store it as a signed 64-bit integer.
-POSITION = click.IntRange(0, 2**63 - 1)
+
+class _Position(click.IntRange):
+    """A log position: both backends store it as a signed 64-bit integer."""
+
+    name = "position"
+
+    def __init__(self) -> None:
+        super().__init__(0, 2**63 - 1)
+
+    def _describe_range(self) -> str:  # in the help and the error: 2^63 reads, 19 digits not
+        return "0<=x<2^63"
+
+
+POSITION = _Position()
 
 
 class Moment(click.ParamType[datetime]):

@@ -136,11 +136,10 @@ def decision_note(event: ev.AppealGranted | ev.AppealDenied, views: Views) -> st
     expired = standing_rules.lifts_nothing(state, event.appeal, event.at, views.policy)
     end = None if expired is None else expired.ended_at or expired.until
     if end is not None:
-        if not granted:
-            return None
         return (
             f"note: the restriction that appeal {event.appeal} was against had expired at "
-            f"{ev.format_time(end)}: the grant is recorded, and changes no standing"
+            f"{ev.format_time(end)}: the {'grant' if granted else 'denial'} is recorded, "
+            "and changes no standing"
         )
     record = next((a for a in reversed(state.appeals) if a.appeal == event.appeal), None)
     if record is None:

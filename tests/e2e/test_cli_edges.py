@@ -900,6 +900,20 @@ def test_a_grant_after_the_restriction_expired_tells_the_agent_it_changes_no_sta
     ]  # fmt: skip
 
 
+def test_a_denial_after_the_restriction_expired_says_it_changes_no_standing(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    _appealed_on_day_30(ledger_url, tmp_path, "ap-late")
+
+    late = invoke(ledger_url, "deny", "ap-late", "--agent", "ann", "--at", day(40))
+
+    assert late.returncode == 0, late.stderr
+    assert late.stderr == (
+        "note: the restriction that appeal ap-late was against had expired at "
+        "2026-02-07T12:00:00Z: the denial is recorded, and changes no standing\n"
+    )
+
+
 def _appealed_then_escalated(ledger_url: str, tmp_path: Path) -> None:
     """Email required for max from day 7, appealed on day 8 (ap-e), then seven more
     reports on days 9-15: the suspension they impose on day 15 replaces the email
