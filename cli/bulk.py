@@ -530,12 +530,17 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
     """
     from cli.main import creating_ledger
     from ledger.application import command_event
+    from ledger.errors import BadInput
 
     change = _read_policy(file)
     event = command_event(
         {"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at}
     )
-    result = creating_ledger(lambda empty: empty.append(event)).append(event)
+    try:
+        result = creating_ledger(lambda empty: empty.append(event)).append(event)
+    except BadInput as error:  # fields that do not go together with the policy in force
+        name = getattr(file, "name", "policy file")
+        raise BadInput(f"{name}: {str(error).removeprefix('policy: ')}") from None
     stored(
         f"policy version {change.version} is stored (event {event.id}, position {result.position})"
     )

@@ -111,5 +111,6 @@ def test_unknown_fields_and_bad_values_are_bad_input(invledger: Any, tmp_path: P
         for done in (invledger("policy", "set", path), invledger("replay", "--policy", path)):
             assert done.returncode == 2, (name, done.stderr)
             assert reason in done.stderr, (name, done.stderr)
+            assert done.stderr.startswith(f"Error: {path}: "), (name, done.stderr)
             assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert json.loads(invledger("policy", "show", "--json").stdout)["version"] == 1
