@@ -726,9 +726,7 @@ def test_reports_logged_newest_first_are_each_judged_in_their_own_window() -> No
     assert ordered_view.episode is not None and len(ordered_view.episode.causes) == 7
 
 
-def test_an_appeal_carried_by_an_escalation_stands_against_the_suspension_filed_against_the_email_restriction() -> (
-    None
-):
+def test_an_appeal_an_escalation_carried_stands_against_the_suspension() -> None:
     # given alice restricted on day 7 and appealing on day 8
     alice = Alice()
     alice.idk_daily(1, 7)
