@@ -771,7 +771,8 @@ def demo(path: str, members: int, invitations: int, seed: int) -> None:
     "--rounds",
     type=click.IntRange(min=1),
     default=None,
-    help="Stop after this many wake-ups (default: follow until interrupted).",
+    help="Stop after this many wake-ups: a look every --poll seconds, or (PostgreSQL) a "
+    "notification (default: follow until interrupted).",
 )
 @handle_errors
 def follow(poll: float, rounds: int | None) -> None:

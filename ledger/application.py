@@ -251,8 +251,9 @@ class Ledger:
         look every `poll_seconds` for rows inserted without a notification), else by polling.
 
         `on_ready` is told once the follower is caught up and subscribed (or polling):
-        from then on no event is missed. `rounds` bounds the number of wake-ups (for
-        tests); None follows until interrupted.
+        from then on no event is missed. `rounds` bounds the number of wake-ups (a
+        notification or a look, on either backend; for a bounded run); None follows
+        until interrupted.
         """
         import time
 
@@ -264,6 +265,13 @@ class Ledger:
             one_at_a_time = threading.Lock()
             stopping = threading.Event()
             failed: list[BaseException] = []
+            woken = [0]
+
+            def wake() -> bool:
+                """Catch up once (holding the lock); True when that was the last round."""
+                on_applied(self.ensure_current())  # one read when not behind
+                woken[0] += 1
+                return rounds is not None and woken[0] >= rounds
 
             def looking(subscription: Any) -> None:
                 # A row another tool inserts without the library's NOTIFY wakes no
@@ -271,7 +279,12 @@ class Ledger:
                 while not stopping.wait(poll_seconds):
                     try:
                         with one_at_a_time:
-                            on_applied(self.ensure_current())  # one read when not behind
+                            if stopping.is_set():
+                                return
+                            if wake():
+                                stopping.set()
+                                subscription.stop()  # ends the loop over it below
+                                return
                     except BaseException as error:  # noqa: BLE001 (raised by the follower)
                         failed.append(error)
                         subscription.stop()
@@ -286,11 +299,10 @@ class Ledger:
                     try:
                         if on_ready is not None:
                             on_ready()
-                        for count, _ in enumerate(subscription, 1):
+                        for _ in subscription:
                             with one_at_a_time:
-                                on_applied(self.ensure_current())
-                            if rounds is not None and count >= rounds:
-                                return
+                                if stopping.is_set() or wake():
+                                    return
                     finally:
                         stopping.set()
                         looker.join()

@@ -67,8 +67,8 @@ def started_follower(url: str) -> subprocess.Popen[str]:
 
 def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> None:
     record_a_send(ledger_url)
-    # PostgreSQL wakes the follower once per notification; SQLite once per poll.
-    rounds = "1" if ledger_url.startswith("postgresql://") else "25"
+    # A wake-up is a notification (PostgreSQL) or a look every --poll (both backends).
+    rounds = "25"
     follower = subprocess.Popen(
         [
             sys.executable,
@@ -98,6 +98,23 @@ def test_a_follower_applies_events_another_tool_appended(ledger_url: str) -> Non
     assert "applied 1 event (1 since start)" in out
     assert err.splitlines()[-1] == f"stopped after {rounds} wake-up{'' if rounds == '1' else 's'}"
     assert views_position(ledger_url) == 2
+
+
+def test_a_bounded_follower_stops_after_its_rounds_when_nothing_is_written(
+    ledger_url: str,
+) -> None:
+    # A scheduled job runs `follow --rounds N`: with nothing written, no notification
+    # comes, and the looks every --poll are the wake-ups that end it.
+    record_a_send(ledger_url)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--db", ledger_url, "follow", "--rounds", "3", "--poll",
+         "0.1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "stopped after 3 wake-ups"
 
 
 def test_a_follower_stopped_by_sigterm_says_so_and_exits_0(ledger_url: str) -> None:
