@@ -49,14 +49,27 @@ def when(moment: datetime | None) -> str:
 
 
 def width(text: str) -> int:
-    """How many terminal columns `text` takes: a wide (East Asian) character two, a
-    combining mark or an invisible format character none, every other one."""
+    """How many terminal columns `text` takes: a wide (East Asian) character or an emoji
+    two, none for what joins the character before it (a combining mark, an invisible
+    format character, an emoji's skin tone, the vowel and final consonant of a Hangul
+    syllable written in jamo), every other character one."""
     columns = 0
-    for char in text:
+    for index, char in enumerate(text):
         if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        if index and _joins_the_one_before(char):
             continue
         columns += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
     return columns
+
+
+def _joins_the_one_before(char: str) -> bool:
+    point = ord(char)
+    return (
+        0x1F3FB <= point <= 0x1F3FF  # skin tone modifiers
+        or 0x1160 <= point <= 0x11FF  # Hangul jamo: vowels and final consonants
+        or 0xD7B0 <= point <= 0xD7FF  # their extension
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

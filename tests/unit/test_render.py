@@ -10,6 +10,9 @@ def test_a_wide_character_takes_two_columns_and_a_combining_mark_none() -> None:
     assert width("山田") == 4
     assert width("e\u0301") == 1  # e and a combining acute accent: one column, é
     assert width("") == 0
+    assert width("👍") == 2
+    assert width("👍\U0001f3fd") == 2  # a thumbs up with a skin tone: one emoji
+    assert width("\u1100\u1161\u11a8") == 2  # 각 written in jamo: one syllable
 
 
 def test_a_column_after_wide_handles_starts_at_one_column_on_every_line() -> None:
@@ -19,12 +22,11 @@ def test_a_column_after_wide_handles_starts_at_one_column_on_every_line() -> Non
     # when they are laid out as a table
     lines = table(["member", "standing"], rows).splitlines()
 
-    # then the second column starts at the same terminal column on every line
-    starts = {
-        width(line[: line.index(value)])
-        for line, value in zip(
-            [lines[0], *lines[2:]], ["standing", "suspended", "warned", "email-required"]
-        )
-    }
-    assert starts == {width("山田太郎") + 2}
-    assert lines[1] == "-" * width("山田太郎") + "  " + "-" * len("email-required")
+    # then each handle is padded to the 8 columns 山田太郎 takes, whatever its length
+    assert lines == [
+        "member    standing",
+        "--------  --------------",
+        "alice     suspended",
+        "山田太郎  warned",
+        "jose\u0301      email-required",
+    ]
