@@ -51,6 +51,8 @@ class RestrictionOut:
     level: str
     began_at: datetime
     until: datetime | None
+    ended_at: datetime | None  # by the moment asked; None while it applies
+    ended_by: str | None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -255,15 +257,28 @@ def _appeal_out(
         note=appeal.note if resolved else None,
         resolved_at=appeal.resolved_at if resolved else None,
         overdue=not resolved and moment > overdue_at,
-        against=_restriction_out(against),
-        escalated_from=_restriction_out(escalated_from),
+        against=_restriction_out(against, moment),
+        escalated_from=_restriction_out(escalated_from, moment),
     )
 
 
-def _restriction_out(episode: standing_rules.Episode | None) -> RestrictionOut | None:
+def _restriction_out(
+    episode: standing_rules.Episode | None, moment: datetime
+) -> RestrictionOut | None:
     if episode is None:
         return None
-    return RestrictionOut(level=episode.level, began_at=episode.began_at, until=episode.until)
+    ended_at, ended_by = episode.ended_at, episode.ended_by
+    if ended_at is None or ended_at > moment:
+        # Not ended by an event until then; it may have run out by then.
+        expired = episode.until is not None and episode.until <= moment
+        ended_at, ended_by = (episode.until, "expiry") if expired else (None, None)
+    return RestrictionOut(
+        level=episode.level,
+        began_at=episode.began_at,
+        until=episode.until,
+        ended_at=ended_at,
+        ended_by=ended_by,
+    )
 
 
 def audit(tx: Tx, member: str, moment: datetime) -> AuditOut:

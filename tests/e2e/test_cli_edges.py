@@ -940,10 +940,18 @@ def test_the_queue_shows_an_appeal_carried_by_an_escalation_to_a_suspension(
 
     # then each says what the appeal stands against now, and what it was filed against
     (appeal,) = queue["appeals"]
-    assert appeal["against"] == {"level": "suspended", "began_at": day(15), "until": day(22)}
-    assert appeal["escalated_from"] == {
-        "level": "email_required", "began_at": day(7), "until": day(37)
+    assert appeal["against"] == {
+        "level": "suspended", "began_at": day(15), "until": day(22), "ended_at": None,
+        "ended_by": None,
     }  # fmt: skip
+    assert appeal["escalated_from"] == {
+        "level": "email_required", "began_at": day(7), "until": day(37), "ended_at": day(15),
+        "ended_by": "escalation",
+    }  # fmt: skip
+    # and once the suspension has run out, that it has
+    later = json.loads(invoke(ledger_url, "appeals", "--json", "--at", day(23)).stdout)
+    ended = later["appeals"][0]["against"]
+    assert (ended["ended_at"], ended["ended_by"]) == (day(22), "expiry")
     assert "suspended (escalated from email_required)" in table[2]
     assert (
         f"against the suspension from {day(15)} (filed against the email restriction from "
