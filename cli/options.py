@@ -71,8 +71,9 @@ class PastMoment(Moment):
             from ledger.moments import format_time
 
             self.fail(
-                f"{format_time(moment)} is in the future (now {format_time(now)}): a fact is "
-                "recorded when or after it happens; only `policy set` takes a later --at",
+                f"{format_time(moment)} is in the future (now {format_time(now)}, and 5 "
+                "minutes' leeway for clocks out of step): a fact is recorded when or after it "
+                "happens; only `policy set` takes a later --at",
                 param,
                 ctx,
             )
@@ -93,6 +94,8 @@ class OnceEach(click.Command):
 
         def parse_once(args: list[str]) -> Any:
             opts, rest, order = parse(args)
+            if any(param.is_eager for param in order):
+                return opts, rest, order  # --help or --version: it answers, whatever else
             seen: set[str | None] = set()
             for param in order:
                 if not isinstance(param, click.Option):

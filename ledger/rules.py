@@ -172,9 +172,9 @@ def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
         raise RuleViolation(
             "policy-order",
             f"policy version {event.policy.version} would take effect at "
-            f"{ev.format_time(event.at)}, before version {views.policy.version}, which takes "
-            f"effect at {ev.format_time(from_us(latest_us))}: a change takes effect at or "
-            "after the latest one",
+            f"{ev.format_time(event.at)}, before a change already stored, which takes effect "
+            f"at {ev.format_time(from_us(latest_us))}: a change takes effect at or after the "
+            "latest one (a scheduled change cannot be overtaken)",
         )
     try:
         event.policy.applied_to(views.policy)

@@ -276,12 +276,11 @@ class Views:
         return self.appeals[appeal]
 
     def latest_policy_change_us(self) -> int | None:
-        """When the policy change last in the log takes effect (None: there is none)."""
-        if self._policies:
-            return self._policies[-1][1]
+        """When the latest-dated policy change takes effect (None: there is none)."""
         self.settled()  # the table below, not the kept rows: a flush may be in flight
-        row = self.tx.one("SELECT at_us FROM inv_policies ORDER BY position DESC LIMIT 1")
-        return int(row[0]) if row else None
+        row = self.tx.one("SELECT MAX(at_us) FROM inv_policies")
+        stored = [int(row[0])] if row and row[0] is not None else []
+        return max([*stored, *(at_us for _, at_us, _, _ in self._policies)], default=None)
 
     def member_standing(self, member: str) -> rules.MemberStanding:
         if member not in self.standing:

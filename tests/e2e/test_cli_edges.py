@@ -1336,6 +1336,9 @@ def test_an_option_given_twice_is_bad_usage_not_its_last_value(
     assert done.returncode == 2, done.stdout
     assert done.stdout == ""
     assert f"Error: {option} is given more than once: give it once" in done.stderr
+    # and --help beside them still helps
+    helped = invoke(worked_db, *args, "--help")
+    assert (helped.returncode, helped.stdout.startswith("Usage: ")) == (0, True), helped.stderr
 
 
 def test_a_write_with_an_option_given_twice_stores_nothing_and_a_repeated_flag_is_fine(

@@ -17,6 +17,7 @@ from eventsourcing.persistence import StoredEvent
 
 from cli.render import plain
 from ledger.application import Ledger
+from ledger.errors import RuleViolation
 from ledger.events import encode, from_fields
 from ledger.schema import TOPIC_PREFIX
 from ledger.simulation import simulate
@@ -329,3 +330,21 @@ def test_a_late_report_imposes_from_the_moment_a_later_dated_event_brought_the_m
             ("suspended", day(5), "expiry"),
         ]
     assert_past_moments_agree(book, [day(n) for n in (3, 5, 20, 39, 40, 45)], ["alice"])
+
+
+def test_a_new_policy_change_is_checked_against_the_latest_dated_one_not_the_last_logged(
+    ledger_url: str,
+) -> None:
+    # given a log another tool wrote out of date order: version 2 dated day 100, then
+    # version 3 dated day 10
+    book = logged_by_another_tool(
+        [policy_change("p2", 100, version=2), policy_change("p3", 10, version=3)], ledger_url
+    )
+
+    # when version 4 is dated day 50: after the last logged, before the latest dated
+    with pytest.raises(RuleViolation) as refused:
+        book.record({"type": "policy_changed", "policy": {"version": 4}, "at": day(50)})
+
+    # then it is refused: it would take effect before version 2
+    assert refused.value.rule == "policy-order"
+    assert f"takes effect at {day(100).strftime('%Y-%m-%dT%H:%M:%SZ')}" in str(refused.value)
