@@ -52,6 +52,7 @@ MOMENT = Moment()
 # How far ahead of this machine's clock a fact's time may be: the clocks of the
 # machines that write one ledger are never quite in step.
 CLOCK_LEEWAY = timedelta(minutes=5)
+_LEEWAY = f"{CLOCK_LEEWAY.seconds // 60} minutes"
 
 
 class PastMoment(Moment):
@@ -71,9 +72,9 @@ class PastMoment(Moment):
             from ledger.moments import format_time
 
             self.fail(
-                f"{format_time(moment)} is in the future (now {format_time(now)}, and 5 "
-                "minutes' leeway for clocks out of step): a fact is recorded when or after it "
-                "happens; only `policy set` takes a later --at",
+                f"{format_time(moment)} is in the future (now {format_time(now)}, with "
+                f"{_LEEWAY}' leeway for clocks out of step): a fact is recorded when or after "
+                "it happens; only `policy set` takes a later --at",
                 param,
                 ctx,
             )
@@ -129,7 +130,7 @@ def fact_at_option(help_text: str) -> Callable[[F], F]:
         "at",
         type=PastMoment(),
         default=None,
-        help=f"{help_text} At most 5 minutes ahead of this machine's clock.",
+        help=f"{help_text} At most {_LEEWAY} ahead of this machine's clock.",
     )
 
 
