@@ -182,6 +182,14 @@ def _redress_in_force(appeals: list[AppealOut], earlier_open: AppealOut | None) 
     otherwise; a member has one open appeal at a time, so it must be decided first."""
     last = appeals[-1] if appeals else None
     if last is not None and last.outcome is None:
+        if last.escalated_from is not None:
+            # It was filed against the email restriction this suspension replaced.
+            return (
+                f"5. Redress: your appeal of {_at(last.filed_at)}, filed against the "
+                "requirement to give the recipient's email address that this decision "
+                "replaced, is open and covers this decision: a person is reviewing it and "
+                f"will reply. {COURTS}"
+            )
         return (
             f"5. Redress: your appeal of {_at(last.filed_at)} is open: a person is "
             f"reviewing the decision and will reply. {COURTS}"

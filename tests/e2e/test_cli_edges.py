@@ -959,6 +959,23 @@ def test_the_queue_shows_an_appeal_carried_by_an_escalation_to_a_suspension(
     ) in status
 
 
+def test_the_statement_tells_the_member_their_open_appeal_covers_the_suspension(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    _appealed_then_escalated(ledger_url, tmp_path)
+
+    before = invoke(ledger_url, "audit", "max", "--statement", "--at", day(8, 1)).stdout
+    after = invoke(ledger_url, "audit", "max", "--statement", "--at", day(16)).stdout
+
+    assert "covers this decision" not in before
+    assert "is open: a person is reviewing the decision" in before
+    assert (
+        "your appeal of 2026-01-09 12:00 UTC, filed against the requirement to give the "
+        "recipient's email address that this decision replaced, is open and covers this "
+        "decision"
+    ) in after
+
+
 def test_a_decision_on_an_appeal_an_escalation_carried_tells_the_agent_what_it_applies_to(
     ledger_url: str, tmp_path: Path
 ) -> None:
