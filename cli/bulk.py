@@ -304,8 +304,8 @@ def _print_replay(summary: dict[str, Any], as_json: bool) -> None:
         return
     what = f"as of {summary['until']}" if summary.get("until") else "from the whole log"
     click.echo(
-        f"replayed {summary['events']:,} events {what} (last position {summary['last_position']}) "
-        f"in {summary['seconds']}s"
+        f"replayed {_events(summary['events'])} {what} (the log read through position "
+        f"{summary['last_position']}) in {summary['seconds']}s"
     )
     for table, digest in summary["fingerprints"].items():
         click.echo(f"  {table:<22} {digest}")
@@ -566,6 +566,11 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
 @handle_errors
 def simulate(members: int, invitations: int, seed: int, policy_changes: bool) -> None:
     """Write a realistic synthetic history (ordinary members and spammers) as JSONL to stdout.
+
+    The history spans 2025 (a fixed year, so a seed gives the same bytes on any day):
+    ask `status`, `audit` or `restricted` with an --at in 2025 to see its restrictions,
+    which have ended by now. Each member invites at most half the others, so
+    INVITATIONS may be at most MEMBERS x floor((MEMBERS - 1) / 2).
 
     \b
     Example:

@@ -296,6 +296,11 @@ def check(
 ) -> None:
     """May SENDER invite RECIPIENT now? Exit 0 yes, 1 no, with the rule that refuses.
 
+    Without --at it answers as `send` would now. With --at it answers as things stood
+    then: the sender's standing, blocks, connections and pending invitations of that
+    moment (a `send --at` in the past is judged by the standing then, but against the
+    blocks and invitations of the log as it stands).
+
     \b
     Example:
         invledger check alice bob && echo allowed

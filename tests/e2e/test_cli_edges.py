@@ -253,6 +253,10 @@ def test_replay_until_counts_the_events_dated_until_then(
     assert summary["last_position"] == len(events)
     nothing = json.loads(invoke(db, "replay", "--until", "2020-01-01T00:00:00Z", "--json").stdout)
     assert nothing["events"] == 0
+    said = invoke(db, "replay", "--until", moment).stdout.splitlines()[0]
+    assert said.startswith(
+        f"replayed {dated} events as of {moment} (the log read through position {len(events)}) "
+    )
 
 
 def test_replay_until_says_how_many_members_its_list_leaves_out(db: str, tmp_path: Path) -> None:
