@@ -141,7 +141,7 @@ start, count = time.monotonic(), 0
 while time.monotonic() - start < seconds:
     fields = {"type": "invitation_sent", "invitation": f"{prefix}-i{count}", "at": at,
               "sender": f"{prefix}-s{count % 50}", "recipient": f"{prefix}-r{count}"}
-    book.record(fields, send_time=False)
+    book.record(fields, command_rules=False)
     count += 1
 book.close()
 print(json.dumps({"appends": count, "seconds": time.monotonic() - start}), flush=True)
@@ -170,8 +170,13 @@ def timed(function: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def compare(measure: Measure, baseline: float | None, label: str, floor: float | None = None,
-            ceiling: float | None = None) -> Measure:
+def compare(
+    measure: Measure,
+    baseline: float | None,
+    label: str,
+    floor: float | None = None,
+    ceiling: float | None = None,
+) -> Measure:
     """Fill in the baseline, the ratio value/baseline and whether the ratio meets its target."""
     if baseline:
         measure.baseline, measure.baseline_label = baseline, label
@@ -224,8 +229,11 @@ def sample_sends(path: Path, count: int, total: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     keep = min(1.0, 3 * count / max(total, 1))
     with open(path, "rb") as lines:
-        sends = [json.loads(line) for line in lines
-                 if b'"invitation_sent"' in line and rng.random() < keep]
+        sends = [
+            json.loads(line)
+            for line in lines
+            if b'"invitation_sent"' in line and rng.random() < keep
+        ]
     return rng.sample(sends, min(count, len(sends)))
 
 
@@ -235,8 +243,13 @@ def sample_sends(path: Path, count: int, total: int, seed: int) -> list[dict]:
 def run_child(script: str, *args: str) -> dict:
     """One of the CHILD_* scripts in a fresh process: the JSON object of its last line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", script, *args], stdout=subprocess.PIPE,
-                          check=True, env=env, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        check=True,
+        env=env,
+        text=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -244,8 +257,10 @@ def child_import(db: str, path: Path, total: int) -> dict:
     """Ledger.import_lines in a fresh process: its rate and peak RSS."""
     result = run_child(CHILD_IMPORT, db, str(path), str(total))
     if result["imported"] != total:
-        sys.exit(f"bench: imported {result['imported']} of {total} events into {db} "
-                 f"({result['skipped']} already there): use an empty database")
+        sys.exit(
+            f"bench: imported {result['imported']} of {total} events into {db} "
+            f"({result['skipped']} already there): use an empty database"
+        )
     return result
 
 
@@ -395,12 +410,18 @@ def first_half(db: str, half: Path) -> int:
     """A new ledger at `half` holding the first half of `db`'s events (views empty)."""
     Ledger(str(half)).close()  # the schema
     conn = sqlite3.connect(half, isolation_level=None)
-    (total,) = conn.execute("ATTACH DATABASE ? AS full", (db,)).execute(
-        "SELECT count(*) FROM full.stored_events").fetchone()
+    (total,) = (
+        conn.execute("ATTACH DATABASE ? AS full", (db,))
+        .execute("SELECT count(*) FROM full.stored_events")
+        .fetchone()
+    )
     conn.execute("BEGIN")
-    conn.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, topic, "
-                 "state) SELECT rowid, originator_id, originator_version, topic, state "
-                 "FROM full.stored_events WHERE rowid <= ? ORDER BY rowid", (total // 2,))
+    conn.execute(
+        "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, "
+        "state) SELECT rowid, originator_id, originator_version, topic, state "
+        "FROM full.stored_events WHERE rowid <= ? ORDER BY rowid",
+        (total // 2,),
+    )
     conn.execute("COMMIT")
     conn.execute("DETACH DATABASE full")
     conn.close()
@@ -419,18 +440,26 @@ def measure_replay_memory(db: str, folder: Path) -> dict:
     log(f"replay peak RSS (child processes): the whole log, then its first {events:,} events")
     whole, halved = child_replay(db), child_replay(str(half))
     rss, half_rss = (child["peak_rss_kb"] * 1024 / 1e6 for child in (whole, halved))
-    log(f"  {rss:,.0f} MB for {whole['events']:,} events, {half_rss:,.0f} MB for "
-        f"{halved['events']:,}")
-    return {"replay_rss": compare(Measure("replay peak RSS", rss, "MB"), half_rss,
-                                  f"the same for the first {halved['events']:,} events",
-                                  ceiling=1.1)}
+    log(
+        f"  {rss:,.0f} MB for {whole['events']:,} events, {half_rss:,.0f} MB for "
+        f"{halved['events']:,}"
+    )
+    return {
+        "replay_rss": compare(
+            Measure("replay peak RSS", rss, "MB"),
+            half_rss,
+            f"the same for the first {halved['events']:,} events",
+            ceiling=1.1,
+        )
+    }
 
 
 # Queries -----------------------------------------------------------------------------
 
 
-def latencies(book: Ledger, query: Callable, argsets: list[tuple],
-              probe: Callable[[], object] | None = None) -> tuple[list, list]:
+def latencies(
+    book: Ledger, query: Callable, argsets: list[tuple], probe: Callable[[], object] | None = None
+) -> tuple[list, list]:
     """Milliseconds of each query, each in its own read transaction, as the CLI runs it.
 
     With `probe` (a raw point read in its own transaction), it is timed right after each
@@ -464,18 +493,25 @@ def point_reads(url: str, ids: list[str]) -> Callable[[], object]:
         sql = sql.replace("?", "%s")
         return lambda: (pg.execute(sql, (next(ring),)).fetchone(), pg.rollback())
     conn = sqlite3.connect(url, isolation_level=None)
-    return lambda: (conn.execute("BEGIN"), conn.execute(sql, (next(ring),)).fetchone(),
-                    conn.execute("ROLLBACK"))
+    return lambda: (
+        conn.execute("BEGIN"),
+        conn.execute(sql, (next(ring),)).fetchone(),
+        conn.execute("ROLLBACK"),
+    )
 
 
-def check_measures(book: Ledger, url: str, sends: list[dict], seed: int, key: str,
-                   where: str = "") -> dict:
+def check_measures(
+    book: Ledger, url: str, sends: list[dict], seed: int, key: str, where: str = ""
+) -> dict:
     """check p50 and p99, each beside the same percentile of a raw point read."""
     probe = point_reads(url, [s["id"] for s in sends])
     checks, raw = latencies(book, queries.check, check_pairs(sends, seed), probe)
     return {
-        f"{key}_p{q}": compare(Measure(f"check p{q}{where}", percentile(checks, q / 100), "ms"),
-                               percentile(raw, q / 100), "raw point read beside it")
+        f"{key}_p{q}": compare(
+            Measure(f"check p{q}{where}", percentile(checks, q / 100), "ms"),
+            percentile(raw, q / 100),
+            "raw point read beside it",
+        )
         for q in (50, 99)
     }
 
@@ -489,8 +525,10 @@ def check_pairs(sends: list[dict], seed: int) -> list[tuple]:
     """Invited pairs (mostly refused: pending, connected, blocked) and random pairs, alternately."""
     rng = random.Random(seed)
     members = [s["sender"] for s in sends] + [s["recipient"] for s in sends]
-    return [(s["sender"], s["recipient"] if i % 2 else rng.choice(members), None)
-            for i, s in enumerate(sends)]
+    return [
+        (s["sender"], s["recipient"] if i % 2 else rng.choice(members), None)
+        for i, s in enumerate(sends)
+    ]
 
 
 def checks_with_writers(url: str, sends: list[dict], seed: int) -> tuple[list[float], float]:
@@ -502,10 +540,16 @@ def checks_with_writers(url: str, sends: list[dict], seed: int) -> tuple[list[fl
     """
     at = datetime.now(UTC).isoformat()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    writers = [subprocess.Popen([sys.executable, "-c", CHILD_WRITER, url, f"bench-w{k}", at,
-                                 str(WRITE_SECONDS)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, env=env, text=True)
-               for k in range(WRITERS)]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD_WRITER, url, f"bench-w{k}", at, str(WRITE_SECONDS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for k in range(WRITERS)
+    ]
     try:
         for writer in writers:
             writer.stdout.readline()  # "ready": started, imported, store open
@@ -548,8 +592,11 @@ def cli_status(db: str, member: str) -> tuple[float, float]:
     walls: dict[str, list[float]] = {"status": [], "floor": []}
     for run in range(CLI_RUNS + 1):
         for name, argv in (("status", status), ("floor", floor)):
-            seconds, _ = timed(lambda argv=argv: subprocess.run(
-                argv, stdout=subprocess.DEVNULL, check=True, cwd=ROOT))
+            seconds, _ = timed(
+                lambda argv=argv: subprocess.run(
+                    argv, stdout=subprocess.DEVNULL, check=True, cwd=ROOT
+                )
+            )
             if run:  # the first round warms the page cache
                 walls[name].append(seconds * 1000)
     return statistics.median(walls["status"]), statistics.median(walls["floor"])
@@ -573,17 +620,26 @@ def measure_import(db: str, path: Path, total: int, folder: Path, skip: set[str]
         floor = store_floor(folder / "floor.db", path)
         log(f"  {floor:,.0f} events/s")
     measures = {
-        "import": compare(Measure("import, SQLite", rate, "events/s"),
-                          with_key, "raw insert, unique key", floor=0.4),
-        "import_no_key": compare(Measure("import vs insert without key", rate, "events/s"),
-                                 without_key, "raw insert, no key"),
+        "import": compare(
+            Measure("import, SQLite", rate, "events/s"),
+            with_key,
+            "raw insert, unique key",
+            floor=0.4,
+        ),
+        "import_no_key": compare(
+            Measure("import vs insert without key", rate, "events/s"),
+            without_key,
+            "raw insert, no key",
+        ),
     }
     if floor is not None:
         # Beside the same raw insert: how near 0.4 x any import can come that validates
         # each line with the event models and stores it (README, Performance).
         measures["import_floor"] = compare(
             Measure("floor: validate + encode + store", floor, "events/s"),
-            with_key, "raw insert, unique key")
+            with_key,
+            "raw insert, unique key",
+        )
     measures["peak_rss"] = limit(Measure("import peak RSS", rss, "MB"), 300)
     return measures
 
@@ -592,14 +648,21 @@ def measure_library(rate: float, folder: Path, sends: list[dict]) -> dict:
     log(f"baseline: the library's aggregates on SQLite, {LIBRARY_SINGLE:,} single saves")
     single = library_saves(str(folder / "lib-single.db"), sends, 1, LIBRARY_SINGLE)
     log(f"  {single:,.0f} events/s; now {LIBRARY_BATCHES} saves of {LIBRARY_BATCH:,}")
-    batched = library_saves(str(folder / "lib-batch.db"), sends, LIBRARY_BATCH,
-                            LIBRARY_BATCH * LIBRARY_BATCHES)
+    batched = library_saves(
+        str(folder / "lib-batch.db"), sends, LIBRARY_BATCH, LIBRARY_BATCH * LIBRARY_BATCHES
+    )
     log(f"  {batched:,.0f} events/s")
     return {
-        "vs_library_single": compare(Measure("import vs library, save each", rate, "events/s"),
-                                     single, "library, 1 aggregate/save"),
-        "vs_library_batched": compare(Measure("import vs library, batched", rate, "events/s"),
-                                      batched, "library, 1000 aggregates/save"),
+        "vs_library_single": compare(
+            Measure("import vs library, save each", rate, "events/s"),
+            single,
+            "library, 1 aggregate/save",
+        ),
+        "vs_library_batched": compare(
+            Measure("import vs library, batched", rate, "events/s"),
+            batched,
+            "library, 1000 aggregates/save",
+        ),
     }
 
 
@@ -612,27 +675,35 @@ def measure_replay(db: str, skip: set[str]) -> dict:
     rounds, so a slow minute of a noisy machine weighs on both)."""
     rounds: dict[str, list[float]] = {"catch_up": [], "replay": [], "views": [], "scan": []}
     for number in range(1, REPLAY_ROUNDS + 1):
-        log(f"round {number} of {REPLAY_ROUNDS}: catch-up (clear the views, then "
-            "Ledger.ensure_current()), full replay (rebuild), raw scan")
+        log(
+            f"round {number} of {REPLAY_ROUNDS}: catch-up (clear the views, then "
+            "Ledger.ensure_current()), full replay (rebuild), raw scan"
+        )
         rounds["catch_up"].append(catch_up_rate(db))
         replay, views_only = replay_rates(db)
         rounds["replay"].append(replay)
         rounds["views"].append(views_only)
         if "scan" not in skip:
             rounds["scan"].append(raw_scan(db))
-        log("  " + ", ".join(f"{key} {values[-1]:,.0f}/s" for key, values in rounds.items()
-                             if values))
-    catch_up, replay, views_only = (statistics.median(rounds[key])
-                                    for key in ("catch_up", "replay", "views"))
+        log(
+            "  "
+            + ", ".join(f"{key} {values[-1]:,.0f}/s" for key, values in rounds.items() if values)
+        )
+    catch_up, replay, views_only = (
+        statistics.median(rounds[key]) for key in ("catch_up", "replay", "views")
+    )
     scan = statistics.median(rounds["scan"]) if rounds["scan"] else None
     label = f"raw scan + json.loads, median of {REPLAY_ROUNDS}"
     return {
-        "catch_up": compare(Measure("catch-up (ensure_current)", catch_up, "events/s"),
-                            scan, label, floor=0.5),
-        "replay": compare(Measure("full replay (rebuild)", replay, "events/s"), scan, label,
-                          floor=0.5),
-        "replay_views": compare(Measure("replay: views alone, no fingerprints", views_only,
-                                        "events/s"), scan, label),
+        "catch_up": compare(
+            Measure("catch-up (ensure_current)", catch_up, "events/s"), scan, label, floor=0.5
+        ),
+        "replay": compare(
+            Measure("full replay (rebuild)", replay, "events/s"), scan, label, floor=0.5
+        ),
+        "replay_views": compare(
+            Measure("replay: views alone, no fingerprints", views_only, "events/s"), scan, label
+        ),
     }
 
 
@@ -655,13 +726,25 @@ def measure_queries(db: str, sends: list[dict], seed: int) -> dict:
 def measure_cli(db: str, member: str, skip: set[str]) -> dict:
     log(f"CLI: invledger status --json, median of {CLI_RUNS}")
     status_ms, floor_ms = cli_status(db, member)
-    return {"cli_status": compare(Measure("CLI status --json wall", status_ms, "ms"),
-                                  None if "floor" in skip else floor_ms,
-                                  "python -c 'import ...'", ceiling=1.6)}
+    return {
+        "cli_status": compare(
+            Measure("CLI status --json wall", status_ms, "ms"),
+            None if "floor" in skip else floor_ms,
+            "python -c 'import ...'",
+            ceiling=1.6,
+        )
+    }
 
 
-def measure_writers(url: str, sends: list[dict], seed: int, quiet: dict, key: str,
-                    where: str, ceiling: float | None = None) -> dict:
+def measure_writers(
+    url: str,
+    sends: list[dict],
+    seed: int,
+    quiet: dict,
+    key: str,
+    where: str,
+    ceiling: float | None = None,
+) -> dict:
     """check p50/p99 with WRITERS concurrent writers, beside the same percentile without."""
     log(f"check{where} while {WRITERS} writer processes append for {WRITE_SECONDS} s")
     checks, rate = checks_with_writers(url, sends, seed)
@@ -670,7 +753,9 @@ def measure_writers(url: str, sends: list[dict], seed: int, quiet: dict, key: st
     measures = {
         f"{key}_writers_p{q}": compare(
             Measure(f"check p{q}, {label}", percentile(checks, q / 100), "ms"),
-            quiet[f"{key}_p{q}"].value, "same, no writers")
+            quiet[f"{key}_p{q}"].value,
+            "same, no writers",
+        )
         for q in (50, 99)
     }
     if ceiling is not None:
@@ -678,24 +763,31 @@ def measure_writers(url: str, sends: list[dict], seed: int, quiet: dict, key: st
     return measures | {f"{key}_writers_rate": Measure(f"appends, {label}", rate, "appends/s")}
 
 
-def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: list[dict],
-                     seed: int, folder: Path) -> dict:
+def measure_postgres(
+    url: str, path: Path, total: int, skip: set[str], sends: list[dict], seed: int, folder: Path
+) -> dict:
     parts = urlparse(url)
     log(f"PostgreSQL import into {parts.hostname}{parts.path} (child process)")
     rate = total / child_import(url, path, total)["seconds"]
     log(f"  {rate:,.0f} events/s")
     batched = None
     if "library" not in skip:
-        log(f"baseline: the library's aggregates on PostgreSQL, "
-            f"{LIBRARY_BATCHES} saves of {LIBRARY_BATCH:,}")
+        log(
+            f"baseline: the library's aggregates on PostgreSQL, "
+            f"{LIBRARY_BATCHES} saves of {LIBRARY_BATCH:,}"
+        )
         batched = library_saves(url, sends, LIBRARY_BATCH, LIBRARY_BATCH * LIBRARY_BATCHES)
         log(f"  {batched:,.0f} events/s")
     log(f"PostgreSQL check x {len(sends):,}")
     book = Ledger(url)
     checks = check_measures(book, url, sends, seed, "pg_check", ", PostgreSQL")
     book.close()
-    pg_import = compare(Measure("import, PostgreSQL", rate, "events/s"), batched,
-                        "library, 1000 aggregates/save", floor=3)
+    pg_import = compare(
+        Measure("import, PostgreSQL", rate, "events/s"),
+        batched,
+        "library, 1000 aggregates/save",
+        floor=3,
+    )
     floors = {}
     if "floor" not in skip:
         log("floor: the import's Python work alone, nothing written (child process)")
@@ -705,8 +797,10 @@ def measure_postgres(url: str, path: Path, total: int, skip: set[str], sends: li
         # the views in Python can hardly reach pg_import's target, however it overlaps the
         # server.
         floors["pg_python_floor"] = compare(
-            Measure("floor: parse + rules + views, no DB", python, "events/s"), batched,
-            "library, 1000 aggregates/save")
+            Measure("floor: parse + rules + views, no DB", python, "events/s"),
+            batched,
+            "library, 1000 aggregates/save",
+        )
     writers = measure_writers(url, sends, seed, checks, "pg_check", ", PostgreSQL", ceiling=5)
     return {"pg_import": pg_import, **floors, **checks, **writers}
 
@@ -738,8 +832,7 @@ def run_all(args: argparse.Namespace, skip: set[str], path: Path, total: int) ->
         measures |= measure_cli(db, sends[0]["sender"], skip)
         measures |= measure_writers(db, sends, args.seed, measures, "check", ", SQLite")
         if args.postgres:
-            measures |= measure_postgres(args.postgres, path, total, skip, sends, args.seed,
-                                         folder)
+            measures |= measure_postgres(args.postgres, path, total, skip, sends, args.seed, folder)
         return measures
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -759,8 +852,15 @@ def table(measures: dict[str, Measure], header: str) -> str:
     for m in measures.values():
         base = f"{number(m.baseline, m.unit)} ({m.baseline_label})" if m.baseline else ""
         verdict = "" if m.met is None else " ok" if m.met else " MISSED"
-        rows.append((m.label, number(m.value, m.unit), base,
-                     "" if m.ratio is None else f"{m.ratio:.2f}", (m.target or "") + verdict))
+        rows.append(
+            (
+                m.label,
+                number(m.value, m.unit),
+                base,
+                "" if m.ratio is None else f"{m.ratio:.2f}",
+                (m.target or "") + verdict,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
@@ -774,8 +874,13 @@ def arguments() -> argparse.Namespace:
     add("--seed", type=int, default=1, help="simulation and sampling seed (default 1)")
     add("--json", action="store_true", help="print one JSON object")
     add("--postgres", metavar="URL", help="postgresql:// URL of an existing, empty database")
-    add("--skip-baselines", nargs="*", metavar="NAME", choices=BASELINES,
-        help=f"skip these baselines ({', '.join(BASELINES)}); alone: all of them")
+    add(
+        "--skip-baselines",
+        nargs="*",
+        metavar="NAME",
+        choices=BASELINES,
+        help=f"skip these baselines ({', '.join(BASELINES)}); alone: all of them",
+    )
     return parser.parse_args()
 
 
@@ -787,15 +892,24 @@ def main() -> None:
     path = history(args.events, args.seed)
     total = line_count(path)
     measures = run_all(args, skip, path, total)
-    about = {"events": total, "history": str(path.relative_to(ROOT)),
-             "python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version,
-             "postgres": bool(args.postgres)}
+    about = {
+        "events": total,
+        "history": str(path.relative_to(ROOT)),
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "postgres": bool(args.postgres),
+    }
     if args.json:
         about["measures"] = {key: asdict(m) for key, m in measures.items()}
         print(json.dumps(about, indent=2))
     else:
-        print(table(measures, f"invledger bench: {total:,} events, Python {about['python']}, "
-                              f"SQLite {about['sqlite']}"))
+        print(
+            table(
+                measures,
+                f"invledger bench: {total:,} events, Python {about['python']}, "
+                f"SQLite {about['sqlite']}",
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -517,7 +517,8 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
     """Change the policy from a JSON or TOML file: a larger `version` and the fields to change.
 
     Versions take effect in the order of their numbers: a change dated before the latest
-    one stored (a scheduled one, say) is refused.
+    one stored (a scheduled one, say) is refused. (An import records a history's changes
+    as they were.)
 
     \b
     Example (stricter.toml):
@@ -537,7 +538,8 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
         {"type": "policy_changed", "policy": change.model_dump(exclude_none=True), "at": at}
     )
     try:
-        result = creating_ledger(lambda empty: empty.append(event)).append(event)
+        book = creating_ledger(lambda empty: empty.append(event, command_rules=True))
+        result = book.append(event, command_rules=True)
     except BadInput as error:  # fields that do not go together with the policy in force
         name = getattr(file, "name", "policy file")
         raise BadInput(f"{name}: {str(error).removeprefix('policy: ')}") from None

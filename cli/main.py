@@ -169,8 +169,8 @@ def send(
         "at": at,
     }
     event = command_event(fields)  # bad input stops here, before a new ledger is made
-    book = creating_ledger(lambda empty: empty.append(event, send_time=True))
-    result = book.append(event, send_time=True)
+    book = creating_ledger(lambda empty: empty.append(event, command_rules=True))
+    result = book.append(event, command_rules=True)
     stored(f"invitation {sent} is stored (event {event.id}, position {result.position})")
     if result.warning:
         click.echo(result.warning, err=True)

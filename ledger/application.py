@@ -70,16 +70,22 @@ class Ledger:
 
     # Appending ---------------------------------------------------------------
 
-    def append(self, event: ev.Event, *, send_time: bool = False) -> Appended:
-        """Store one event, or raise the rule that refuses it. Nothing is stored on refusal."""
+    def append(self, event: ev.Event, *, command_rules: bool = False) -> Appended:
+        """Store one event, or raise the rule that refuses it. Nothing is stored on refusal.
+
+        `command_rules`: also the rules a command applies and an import does not, which
+        records what happened: `send`'s send-time rules, `policy set`'s date order.
+        """
         with self.store.write() as tx:
             views = current_views(tx)
             warning = None
             if tx.one("SELECT 1 FROM stored_events WHERE originator_id = ?", (event.id,)):
                 raise RuleViolation("event-id-used", f"event id {event.id!r} is already used")
-            if send_time and isinstance(event, ev.InvitationSent):
+            if command_rules and isinstance(event, ev.InvitationSent):
                 rules.check_identity(event, views)
                 warning = rules.check_send(event, views)
+            if command_rules and isinstance(event, ev.PolicyChanged):
+                rules.check_policy_order(event, views)
             rules.check(event, views)
             if isinstance(event, (ev.AppealGranted, ev.AppealDenied)):
                 warning = rules.decision_note(event, views)
@@ -89,9 +95,9 @@ class Ledger:
             views.flush()
         return Appended(event, position, warning)
 
-    def record(self, fields: dict[str, Any], *, send_time: bool = False) -> Appended:
+    def record(self, fields: dict[str, Any], *, command_rules: bool = False) -> Appended:
         """Build an event from command-line values (id and time filled in) and append it."""
-        return self.append(command_event(fields), send_time=send_time)
+        return self.append(command_event(fields), command_rules=command_rules)
 
     def import_lines(
         self,

@@ -164,11 +164,24 @@ def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
             f"policy version {event.policy.version} must be larger than the version in force "
             f"({views.policy.version})",
         )
+    try:
+        event.policy.applied_to(views.policy)
+    except ValueError as error:
+        # Each field was in range, but not together with the policy in force.
+        raise BadInput(f"policy: {error}") from None
+
+
+def check_policy_order(event: ev.PolicyChanged, views: Views) -> None:
+    """`policy set`'s rule (not an import's, which records a history as it was): a change
+    takes effect at or after the latest-dated one already stored.
+
+    Dated before it, the change would be in force before that one while checked against
+    it: versions would no longer grow with time, and the policy in force at a moment
+    could be one no change was checked against (a past moment's policy is folded from
+    the changes dated until then, see `projections.history`).
+    """
     latest_us = views.latest_policy_change_us()
     if latest_us is not None and to_us(event.at) < latest_us:
-        # Dated before a change already logged, it would be in force before that one
-        # while checked against it: versions would no longer grow with time, and the
-        # policy in force at a moment could be one no change was checked against.
         raise RuleViolation(
             "policy-order",
             f"policy version {event.policy.version} would take effect at "
@@ -176,11 +189,6 @@ def _check_policy(event: ev.PolicyChanged, views: Views) -> None:
             f"at {ev.format_time(from_us(latest_us))}: a change takes effect at or after the "
             "latest one (a scheduled change cannot be overtaken)",
         )
-    try:
-        event.policy.applied_to(views.policy)
-    except ValueError as error:
-        # Each field was in range, but not together with the policy in force.
-        raise BadInput(f"policy: {error}") from None
 
 
 def check_send(event: ev.InvitationSent, views: Views) -> str | None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ledger.application import Appended, Ledger
-from ledger.errors import BadInput, ImportStopped, RuleViolation, UnknownId
+from ledger.errors import BadInput, RuleViolation, UnknownId
 from projections import queries
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -37,7 +37,7 @@ def send(
     at: datetime,
     *,
     email: str | None = None,
-    send_time: bool = False,
+    command_rules: bool = False,
 ) -> Appended:
     return book.record(
         {
@@ -48,7 +48,7 @@ def send(
             "recipient_email": email,
             "at": at,
         },
-        send_time=send_time,
+        command_rules=command_rules,
     )
 
 
@@ -518,17 +518,18 @@ def test_a_policy_change_with_a_larger_version_is_allowed(book: Ledger) -> None:
     assert appended.event.type == "policy_changed"
 
 
-def test_a_policy_change_dated_before_the_latest_one_is_refused(book: Ledger) -> None:
+def test_policy_set_refuses_a_change_dated_before_the_latest_one(book: Ledger) -> None:
     # given a change that takes effect on day 150
     later = {"version": 2, "warn_at": 3, "restrict_at": 3}
-    book.record({"type": "policy_changed", "policy": later, "at": day(150)})
+    book.record({"type": "policy_changed", "policy": later, "at": day(150)}, command_rules=True)
     before = exported(book)
 
-    # when a larger version is dated day 0: it would be in force before version 2, and
-    # was checked against version 2 (warn 5 with restrict 4 never would have been)
+    # when `policy set` dates a larger version day 0: it would be in force before version
+    # 2, and was checked against version 2 (warn 5 with restrict 4 never would have been)
     rule = refused_rule(
         lambda: book.record(
-            {"type": "policy_changed", "policy": {"version": 3, "restrict_at": 4}, "at": day(0)}
+            {"type": "policy_changed", "policy": {"version": 3, "restrict_at": 4}, "at": day(0)},
+            command_rules=True,
         )
     )
 
@@ -536,36 +537,26 @@ def test_a_policy_change_dated_before_the_latest_one_is_refused(book: Ledger) ->
     assert rule == "policy-order"
     assert exported(book) == before
     # and one dated at the same moment as the latest is taken (the later logged wins)
-    book.record({"type": "policy_changed", "policy": {"version": 3, "warn_at": 2}, "at": day(150)})
-
-
-def test_an_import_of_policy_changes_out_of_date_order_stops_at_the_earlier_dated_one(
-    book: Ledger,
-) -> None:
-    lines = [
-        {
-            "type": "policy_changed",
-            "id": "p2",
-            "at": day(150).isoformat(),
-            "policy": {"version": 2},
-        },
-        {
-            "type": "policy_changed",
-            "id": "p3",
-            "at": day(149).isoformat(),
-            "policy": {"version": 3},
-        },
-    ]
-
-    with pytest.raises(ImportStopped) as stopped:
-        book.import_lines([json.dumps(line).encode() + b"\n" for line in lines])
-
-    assert stopped.value.line == 2
-    assert (
-        "would take effect at 2026-05-30T12:00:00Z, before a change already stored"
-        in stopped.value.reason
+    book.record(
+        {"type": "policy_changed", "policy": {"version": 3, "warn_at": 2}, "at": day(150)},
+        command_rules=True,
     )
-    assert [json.loads(line)["id"] for line in exported(book).splitlines()] == ["p2"]
+
+
+def test_an_import_records_policy_changes_out_of_date_order_as_they_were(book: Ledger) -> None:
+    # An import records a history (from an earlier version, or another tool) as it was:
+    # an export of any ledger imports into an empty one.
+    lines = [
+        {"type": "policy_changed", "id": "p2", "at": day(150).isoformat(),
+         "policy": {"version": 2}},
+        {"type": "policy_changed", "id": "p3", "at": day(149).isoformat(),
+         "policy": {"version": 3}},
+    ]  # fmt: skip
+
+    result = book.import_lines([json.dumps(line).encode() + b"\n" for line in lines])
+
+    assert result.imported == 2
+    assert [json.loads(line)["id"] for line in exported(book).splitlines()] == ["p2", "p3"]
 
 
 def test_a_policy_whose_warning_comes_after_its_restriction_is_bad_input(book: Ledger) -> None:
@@ -599,7 +590,7 @@ def test_a_suspended_sender_is_refused_before_anything_else(book: Ledger) -> Non
     suspended(book, "sid")
     # sid is also blocked by the second victim: suspension is rule 1 and wins.
     rule = refused_rule(
-        lambda: send(book, "inv-sid", "sid", "sid-victim-2", day(3), send_time=True)
+        lambda: send(book, "inv-sid", "sid", "sid-victim-2", day(3), command_rules=True)
     )
 
     assert rule == "suspended"
@@ -640,7 +631,13 @@ def test_a_backdated_send_is_judged_by_the_standing_at_its_own_time_as_check_jud
     assert checked(book, "ezra", "fleur", day(3), email="fleur@example.org").allowed
 
     appended = send(
-        book, "inv-ezra-fleur", "ezra", "fleur", day(3), email="fleur@example.org", send_time=True
+        book,
+        "inv-ezra-fleur",
+        "ezra",
+        "fleur",
+        day(3),
+        email="fleur@example.org",
+        command_rules=True,
     )
 
     assert appended.event.at == day(3)
@@ -653,7 +650,7 @@ def test_a_block_is_refused_before_a_connection(book: Ledger) -> None:
     send(book, "inv-uma", "uma", "vito", day(3))
     respond(book, "accepted", "inv-uma", day(4))
 
-    rule = refused_rule(lambda: send(book, "inv-vito-2", "vito", "uma", day(5), send_time=True))
+    rule = refused_rule(lambda: send(book, "inv-vito-2", "vito", "uma", day(5), command_rules=True))
 
     assert rule == "blocked"
     assert checked(book, "vito", "uma", day(5)).rule == "blocked"
@@ -670,7 +667,7 @@ def test_a_connected_pair_is_refused_at_send_time_either_way(book: Ledger) -> No
 def test_a_pending_invitation_the_other_way_refuses_a_send(book: Ledger) -> None:
     send(book, "inv-yara", "yara", "zeno", day(1))
 
-    rule = refused_rule(lambda: send(book, "inv-zeno", "zeno", "yara", day(2), send_time=True))
+    rule = refused_rule(lambda: send(book, "inv-zeno", "zeno", "yara", day(2), command_rules=True))
 
     assert rule == "pending"
     assert checked(book, "zeno", "yara", day(2)).rule == "pending"
@@ -689,7 +686,7 @@ def test_a_pending_invitation_is_refused_before_the_email_requirement(book: Ledg
 def test_an_email_required_sender_without_an_email_is_refused(book: Ledger) -> None:
     email_required(book, "ezra")
 
-    rule = refused_rule(lambda: send(book, "inv-ezra", "ezra", "fleur", day(2), send_time=True))
+    rule = refused_rule(lambda: send(book, "inv-ezra", "ezra", "fleur", day(2), command_rules=True))
 
     assert rule == "email-required"
     assert checked(book, "ezra", "fleur", day(2)).rule == "email-required"
@@ -699,7 +696,7 @@ def test_an_email_required_sender_with_an_email_may_send(book: Ledger) -> None:
     email_required(book, "ezra")
 
     appended = send(
-        book, "inv-ezra", "ezra", "fleur", day(2), email="fleur@example.org", send_time=True
+        book, "inv-ezra", "ezra", "fleur", day(2), email="fleur@example.org", command_rules=True
     )
 
     assert appended.event.recipient_email == "fleur@example.org"  # type: ignore[union-attr]
@@ -719,7 +716,7 @@ def test_a_refused_send_stores_nothing(book: Ledger) -> None:
     before = exported(book)
 
     with pytest.raises(RuleViolation):
-        send(book, "inv-ezra", "ezra", "fleur", day(2), send_time=True)
+        send(book, "inv-ezra", "ezra", "fleur", day(2), command_rules=True)
 
     assert exported(book) == before
 
@@ -727,7 +724,7 @@ def test_a_refused_send_stores_nothing(book: Ledger) -> None:
 def test_a_warned_sender_may_send_and_gets_a_warning(book: Ledger) -> None:
     reported(book, "hugo", SEVEN[:5], first_day=1)  # five reports: warned
 
-    appended = send(book, "inv-hugo", "hugo", "ines", day(6), send_time=True)
+    appended = send(book, "inv-hugo", "hugo", "ines", day(6), command_rules=True)
     outcome = checked(book, "hugo", "jonas", day(6))
 
     assert appended.warning is not None and "hugo" in appended.warning
@@ -738,7 +735,7 @@ def test_a_warned_sender_may_send_and_gets_a_warning(book: Ledger) -> None:
 def test_a_sender_in_good_standing_sends_without_a_warning(book: Ledger) -> None:
     reported(book, "hugo", SEVEN[:4], first_day=1)  # four reports: still good
 
-    appended = send(book, "inv-hugo", "hugo", "ines", day(6), send_time=True)
+    appended = send(book, "inv-hugo", "hugo", "ines", day(6), command_rules=True)
     outcome = checked(book, "hugo", "jonas", day(6))
 
     assert appended.warning is None

@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from cli.render import plain
 from ledger.application import Ledger
 from ledger.errors import RuleViolation
-from ledger.events import encode, from_fields
-from ledger.schema import TOPIC_PREFIX
 from ledger.simulation import simulate
 from ledger.store import Store
 from projections import queries, rebuild
@@ -242,26 +239,8 @@ def policy_change(event_id: str, n: int, **fields: int) -> dict[str, Any]:
     return {"type": "policy_changed", "id": event_id, "at": day(n).isoformat(), "policy": fields}
 
 
-def logged_by_another_tool(events: list[dict[str, Any]], url: str) -> Ledger:
-    """A log written straight into the library's table, then caught up by the views.
-
-    The rules refuse a policy change dated before one already logged; a ledger can still
-    hold such changes (written by another tool, or by a version of invledger before that
-    rule), and every question about a moment must still be answered as a rebuild would.
-    """
-    book = Ledger(url)
-    book.import_lines([])  # the ledger's tables, as for any new ledger
-    stored = []
-    for fields in events:
-        event = from_fields(fields)
-        stored.append(StoredEvent(event.id, 1, TOPIC_PREFIX + event.type, encode(event)))
-    book.store.recorder.insert_events(stored)
-    book.ensure_current()
-    return book
-
-
 def test_a_policy_change_dated_later_but_logged_first_is_not_in_force_before_its_date(
-    ledger_url: str,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     # Version 2 (dated day 100: strict thresholds) is logged before version 3 (dated day 10:
     # a wider window). Between days 10 and 100 only version 3's own field is in force.
@@ -270,7 +249,7 @@ def test_a_policy_change_dated_later_but_logged_first_is_not_in_force_before_its
         policy_change("p3", 10, version=3, window_days=60),
         *reported("alice", [20, 21, 22]),
     ]
-    book = logged_by_another_tool(events, ledger_url)
+    book = history_of(tmp_path, events, ledger_url)
 
     with book.store.read() as tx:
         then = queries.status(tx, "alice", day(50))
@@ -282,7 +261,7 @@ def test_a_policy_change_dated_later_but_logged_first_is_not_in_force_before_its
 
 
 def test_a_policy_change_whose_fields_fit_only_with_one_logged_before_it_applies_as_it_is(
-    ledger_url: str,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     # warn_at 8 fits with version 2's restrict_at 10, not with the default restrict_at 7:
     # before day 100 the change applies as it is (the rules still judge every report).
@@ -291,7 +270,7 @@ def test_a_policy_change_whose_fields_fit_only_with_one_logged_before_it_applies
         policy_change("p3", 10, version=3, warn_at=8),
         *reported("alice", list(range(20, 27))),
     ]
-    book = logged_by_another_tool(events, ledger_url)
+    book = history_of(tmp_path, events, ledger_url)
 
     with book.store.read() as tx:
         assert queries.status(tx, "alice", day(30)).standing == "email_required"
@@ -332,18 +311,20 @@ def test_a_late_report_imposes_from_the_moment_a_later_dated_event_brought_the_m
     assert_past_moments_agree(book, [day(n) for n in (3, 5, 20, 39, 40, 45)], ["alice"])
 
 
-def test_a_new_policy_change_is_checked_against_the_latest_dated_one_not_the_last_logged(
-    ledger_url: str,
+def test_policy_set_is_checked_against_the_latest_dated_change_not_the_last_logged(
+    tmp_path: Path, ledger_url: str
 ) -> None:
-    # given a log another tool wrote out of date order: version 2 dated day 100, then
-    # version 3 dated day 10
-    book = logged_by_another_tool(
-        [policy_change("p2", 100, version=2), policy_change("p3", 10, version=3)], ledger_url
-    )
+    # given a history imported as it was: version 2 dated day 100, then version 3 dated
+    # day 10 (an import records policy changes out of date order; `policy set` does not)
+    events = [policy_change("p2", 100, version=2), policy_change("p3", 10, version=3)]
+    book = history_of(tmp_path, events, ledger_url)
 
-    # when version 4 is dated day 50: after the last logged, before the latest dated
+    # when `policy set` dates version 4 on day 50: after the last logged, before day 100
     with pytest.raises(RuleViolation) as refused:
-        book.record({"type": "policy_changed", "policy": {"version": 4}, "at": day(50)})
+        book.record(
+            {"type": "policy_changed", "policy": {"version": 4}, "at": day(50)},
+            command_rules=True,
+        )
 
     # then it is refused: it would take effect before version 2
     assert refused.value.rule == "policy-order"

@@ -388,11 +388,14 @@ class LedgerMachine(RuleBasedStateMachine):
         return out.getvalue()
 
     def attempt(
-        self, fields: dict[str, Any], expected: tuple[str, set[str | None]], send_time: bool = False
+        self,
+        fields: dict[str, Any],
+        expected: tuple[str, set[str | None]],
+        command_rules: bool = False,
     ) -> Appended | None:
         """Run one command; compare allowed/refused and the log with the model's expectation."""
         views_before = rebuild.fingerprints(self.book.store)
-        got, appended = outcome(lambda: self.book.record(fields, send_time=send_time))
+        got, appended = outcome(lambda: self.book.record(fields, command_rules=command_rules))
         self.trace.append(f"{fields} -> {got}")
         event(f"{fields['type']}: {got[0]} {got[1] or ''}".strip())
         kind, rules = expected
@@ -495,7 +498,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "message": "hello\n\tthere",
             "recipient_email": f"{recipient}@example.com" if email else None,
         }
-        appended = self.attempt(fields, expected, send_time=True)
+        appended = self.attempt(fields, expected, command_rules=True)
         if appended is not None:
             assert (appended.warning is not None) == (level == "warned"), (appended.warning, level)
             m.invitations[invitation] = Invitation(sender, recipient, "pending", self.clock)
@@ -684,7 +687,7 @@ class LedgerMachine(RuleBasedStateMachine):
             }
         else:
             fields["id"] = "e\t1"
-        self.attempt(fields, ("bad", {None}), send_time=fields["type"] == "invitation_sent")
+        self.attempt(fields, ("bad", {None}), command_rules=fields["type"] == "invitation_sent")
 
     # after every step ------------------------------------------------------------------
 
