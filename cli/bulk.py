@@ -540,9 +540,13 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
     try:
         book = creating_ledger(lambda empty: empty.append(event, command_rules=True))
         result = book.append(event, command_rules=True)
-    except BadInput as error:  # fields that do not go together with the policy in force
+    except BadInput as error:
+        reason = str(error)
+        if not reason.startswith("policy: "):
+            raise
+        # Fields that do not go together with the policy in force: the file's fault.
         name = getattr(file, "name", "policy file")
-        raise BadInput(f"{name}: {str(error).removeprefix('policy: ')}") from None
+        raise BadInput(f"{name}: {reason.removeprefix('policy: ')}") from None
     stored(
         f"policy version {change.version} is stored (event {event.id}, position {result.position})"
     )
@@ -810,9 +814,8 @@ def follow(poll: float, rounds: int | None) -> None:
 
     signal.signal(signal.SIGTERM, terminated)
     try:
-        book.follow(applied, poll_seconds=poll, rounds=rounds, on_ready=ready)
+        woken = book.follow(applied, poll_seconds=poll, rounds=rounds, on_ready=ready)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
     else:  # only `--rounds` ends a follow without a signal
-        woken = rounds or 0
         click.echo(f"stopped after {woken:,} wake-up{'' if woken == 1 else 's'}", err=True)

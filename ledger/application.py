@@ -252,14 +252,14 @@ class Ledger:
         poll_seconds: float = 0.5,
         rounds: int | None = None,
         on_ready: Callable[[], None] | None = None,
-    ) -> None:
+    ) -> int:
         """Keep the views current as events arrive: by subscription on PostgreSQL (with a
         look every `poll_seconds` for rows inserted without a notification), else by polling.
 
         `on_ready` is told once the follower is caught up and subscribed (or polling):
         from then on no event is missed. `rounds` bounds the number of wake-ups (a
         notification or a look, on either backend; for a bounded run); None follows
-        until interrupted.
+        until interrupted. Returns how many wake-ups there were.
         """
         import time
 
@@ -308,7 +308,7 @@ class Ledger:
                         for _ in subscription:
                             with one_at_a_time:
                                 if stopping.is_set() or wake():
-                                    return
+                                    break
                     finally:
                         stopping.set()
                         looker.join()
@@ -317,7 +317,7 @@ class Ledger:
                 raise StorageError(f"lost the subscription to {self.store.url}: {reason}") from None
             if failed:
                 raise failed[0]
-            return
+            return woken[0]
         if on_ready is not None:
             on_ready()
         count = 0
@@ -325,6 +325,7 @@ class Ledger:
             time.sleep(poll_seconds)
             on_applied(self.ensure_current())
             count += 1
+        return count
 
 
 @contextmanager
