@@ -22,6 +22,7 @@ from cli.options import (
     OnceEach,
     OnceEachGroup,
     at_option,
+    fact_at_option,
     handle_errors,
     moment_or_now,
     stored,
@@ -335,7 +336,7 @@ def _what_if(book: Any, whatif: Any, total: int, as_json: bool, until: datetime 
     if until is None:
         with book.store.read() as tx:
             if latest_time(tx) > moment:
-                # Events dated later than now (a scheduled policy change, say): the views
+                # Events dated later than now (an import may hold them): the views
                 # hold them, so both sides are fed up to now, as with `--until`.
                 until = moment
     with rebuild.scratch() as space, rebuild.scratch() as real_space:
@@ -511,14 +512,19 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
 
 @policy.command("set")
 @click.argument("file", type=click.File("rb"))
-@at_option("When it takes effect (default: now).")
+@fact_at_option(
+    "When it takes effect (default: now).",
+    why="a policy change applies from its place in the log on, so it takes effect when it "
+    "is set: run `policy set` at the moment it should",
+)
 @handle_errors
 def policy_set(file: IO[bytes], at: datetime | None) -> None:
     """Change the policy from a JSON or TOML file: a larger `version` and the fields to change.
 
-    Versions take effect in the order of their numbers: a change dated before the latest
-    one stored (a scheduled one, say) is refused. (An import records a history's changes
-    as they were.)
+    The change applies from its place in the log on, so it takes effect when it is set:
+    it cannot be scheduled for later. Versions take effect in the order of their numbers:
+    a change dated before the latest one stored is refused. (An import records a
+    history's changes as they were.)
 
     \b
     Example (stricter.toml):
@@ -527,7 +533,7 @@ def policy_set(file: IO[bytes], at: datetime | None) -> None:
 
     \b
     then:
-        invledger policy set stricter.toml --at 2026-03-01T00:00:00Z
+        invledger policy set stricter.toml
     """
     from cli.main import creating_ledger
     from ledger.application import command_event

@@ -60,8 +60,13 @@ class PastMoment(Moment):
 
     A fact dated ahead would be judged in the log before its time came, so that until
     then `status` told one story and the rules another (an appeal granted tomorrow
-    leaves today's restriction open in the queue and unappealable).
+    leaves today's restriction open in the queue and unappealable). A policy change is
+    no different: it applies from its place in the log on, so one dated ahead would
+    judge today's reports by a policy that `policy show` says is not yet in force.
     """
+
+    def __init__(self, why: str = "a fact is recorded when or after it happens") -> None:
+        self.why = why
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -73,8 +78,7 @@ class PastMoment(Moment):
 
             self.fail(
                 f"{format_time(moment)} is in the future (now {format_time(now)}, with "
-                f"{_LEEWAY}' leeway for clocks out of step): a fact is recorded when or after "
-                "it happens; only `policy set` takes a later --at",
+                f"{_LEEWAY}' leeway for clocks out of step): {self.why}",
                 param,
                 ctx,
             )
@@ -123,12 +127,12 @@ def at_option(help_text: str) -> Callable[[F], F]:
     return click.option("--at", "at", type=MOMENT, default=None, help=help_text)
 
 
-def fact_at_option(help_text: str) -> Callable[[F], F]:
+def fact_at_option(help_text: str, why: str | None = None) -> Callable[[F], F]:
     """`--at` of a command that records a fact: the time it happened, not later than now."""
     return click.option(
         "--at",
         "at",
-        type=PastMoment(),
+        type=PastMoment(why) if why else PastMoment(),
         default=None,
         help=f"{help_text} At most {_LEEWAY} ahead of this machine's clock.",
     )

@@ -187,7 +187,7 @@ def check_policy_order(event: ev.PolicyChanged, views: Views) -> None:
             f"policy version {event.policy.version} would take effect at "
             f"{ev.format_time(event.at)}, before a change already stored, which takes effect "
             f"at {ev.format_time(from_us(latest_us))}: a change takes effect at or after the "
-            "latest one (a scheduled change cannot be overtaken)",
+            "latest one",
         )
 
 

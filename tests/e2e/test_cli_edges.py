@@ -443,10 +443,14 @@ def test_policy_show_at_a_moment_before_a_change_gives_the_policy_then(
 def test_policy_show_without_a_moment_leaves_out_a_change_dated_later(
     ledger_url: str, tmp_path: Path
 ) -> None:
+    # (an import takes a history's times as they are; `policy set` refuses a later date)
     db = ledger_url
-    policy = tmp_path / "stricter.json"
-    policy.write_text('{"version": 2, "restrict_at": 6}')
-    assert invoke(db, "policy", "set", str(policy), "--at", "2999-01-01T00:00:00Z").returncode == 0
+    history = tmp_path / "history.jsonl"
+    history.write_text(
+        '{"id": "p2", "type": "policy_changed", "at": "2999-01-01T00:00:00Z", '
+        '"policy": {"version": 2, "restrict_at": 6}}\n'
+    )
+    assert invoke(db, "import", str(history)).returncode == 0
 
     now = json.loads(invoke(db, "policy", "show", "--json").stdout)
     then = json.loads(invoke(db, "policy", "show", "--at", "2999-01-02T00:00:00Z", "--json").stdout)
@@ -1201,10 +1205,11 @@ def test_a_write_whose_output_cannot_be_written_says_what_it_stored(
     assert '"invitation":"inv-full"' in dump(ledger_url)
 
 
-def test_a_what_if_of_the_policy_in_force_finds_nobody_differs_with_a_change_scheduled_later(
+def test_a_what_if_of_the_policy_in_force_finds_nobody_differs_with_a_change_dated_later(
     ledger_url: str, tmp_path: Path
 ) -> None:
-    # esme is email-required now (seven reports two days ago); a change is scheduled in 90 days
+    # esme is email-required now (seven reports two days ago); an imported change is dated
+    # in 90 days (`policy set` refuses such a date; an import takes a history's times)
     from datetime import UTC, datetime, timedelta
 
     def iso(moment: datetime) -> str:
@@ -1217,15 +1222,11 @@ def test_a_what_if_of_the_policy_in_force_finds_nobody_differs_with_a_change_sch
                       "invitation": f"i{i}", "sender": "esme", "recipient": f"r{i}"})  # fmt: skip
         lines.append({"id": f"u{i}", "type": "invitation_marked_unknown", "invitation": f"i{i}",
                       "at": iso(now - timedelta(days=2, minutes=10 - i))})  # fmt: skip
+    lines.append({"id": "p2", "type": "policy_changed", "at": iso(now + timedelta(days=90)),
+                  "policy": {"version": 2, "appeal_overdue_hours": 24}})  # fmt: skip
     history = tmp_path / "history.jsonl"
     history.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert invoke(ledger_url, "import", str(history)).returncode == 0
-    later = tmp_path / "later.json"
-    later.write_text('{"version": 2, "appeal_overdue_hours": 24}')
-    scheduled = invoke(
-        ledger_url, "policy", "set", str(later), "--at", iso(now + timedelta(days=90))
-    )
-    assert scheduled.returncode == 0, scheduled.stderr
     defaults = tmp_path / "defaults.json"
     defaults.write_text('{"restrict_at": 7}')
 
@@ -1301,8 +1302,11 @@ def test_a_fact_dated_in_the_future_is_refused_and_the_ledger_stays_as_it_was(
     before = dump(db)
     tomorrow = datetime.now(UTC) + timedelta(days=1)
     later = tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stricter = tmp_path / "stricter.json"
+    stricter.write_text('{"version": 2, "warn_at": 1, "restrict_at": 2}')
 
-    # when a fact is recorded dated tomorrow, by each command that records one
+    # when a fact is recorded dated tomorrow, by each command that records one (a policy
+    # change too: dated tomorrow it would judge today's reports)
     for args in (
         ["send", "x", "q1", "--email", "q1@example.com"],
         ["accept", "i7"],
@@ -1312,6 +1316,7 @@ def test_a_fact_dated_in_the_future_is_refused_and_the_ledger_stays_as_it_was(
         ["appeal", "y", "--statement", "again"],
         ["grant", "ap1", "--agent", "dana"],
         ["deny", "ap1", "--agent", "dana"],
+        ["policy", "set", str(stricter)],
     ):
         refused = invoke(db, *args, "--at", later)
 
@@ -1320,6 +1325,8 @@ def test_a_fact_dated_in_the_future_is_refused_and_the_ledger_stays_as_it_was(
         assert refused.returncode == 2, (args, refused.stderr)
         assert "Traceback" not in refused.stderr
         assert f"Error: Invalid value for '--at': {later} is in the future" in refused.stderr
+        why = "policy change applies from its place" if args[0] == "policy" else "a fact is"
+        assert why in refused.stderr, (args, refused.stderr)
     assert dump(db) == before
 
     # and a time a little ahead of this clock (another machine's) is still taken

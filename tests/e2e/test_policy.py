@@ -74,10 +74,10 @@ def test_a_json_policy_whose_version_does_not_grow_is_refused_by_the_rule(
     assert json.loads(invledger("policy", "show", "--json").stdout)["warn_at"] == 5
 
 
-def test_a_change_dated_before_a_scheduled_one_is_refused_and_each_version_is_one_policy(
+def test_a_change_dated_before_a_stored_one_is_refused_and_each_version_is_one_policy(
     invledger: Any, tmp_path: Path
 ) -> None:
-    # given a stricter policy scheduled for June
+    # given a stricter policy in force from June
     strict = write(tmp_path, "strict.json", '{"version": 2, "warn_at": 3, "restrict_at": 3}')
     assert invledger("policy", "set", strict, "--at", "2026-06-01T00:00:00Z").returncode == 0
 
