@@ -314,7 +314,7 @@ def check(
     elif out.allowed:
         click.echo(f"yes: {sender} may invite {recipient}")
         if out.warning:
-            click.echo(out.warning)
+            click.echo(f"warning: {out.warning}")
     if not out.allowed:
         if not as_json:
             click.echo(f"no: {out.reason}")

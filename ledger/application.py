@@ -83,7 +83,8 @@ class Ledger:
                 raise RuleViolation("event-id-used", f"event id {event.id!r} is already used")
             if command_rules and isinstance(event, ev.InvitationSent):
                 rules.check_identity(event, views)
-                warning = rules.check_send(event, views)
+                said = rules.check_send(event, views)
+                warning = f"warning: {said}" if said else None
             if command_rules and isinstance(event, ev.PolicyChanged):
                 rules.check_policy_order(event, views)
             rules.check(event, views)

@@ -245,7 +245,7 @@ def check_send(event: ev.InvitationSent, views: Views) -> str | None:
             else "at the next report"
         )
         return (
-            f"warning: {event.sender} has {seen.reports_counted} 'I don't know this person' "
+            f"{event.sender} has {seen.reports_counted} 'I don't know this person' "
             f"reports in the last {policy.window_days} days; {when}, {step}"
         )
     return None

@@ -453,10 +453,16 @@ def test_a_repeat_offender_is_warned_of_the_suspension_not_of_the_email_rule(ask
     # Day 24: warned again, with the restriction of day 7 inside the recidive window.
     done = ask("check", "alice", "newcomer-nina", "--at", day(24, 1))
 
+    as_json = ask("check", "alice", "newcomer-nina", "--at", day(24, 1), "--json")
+
     assert done.returncode == 0
     assert done.stdout.splitlines()[-1] == (
         "warning: alice has 5 'I don't know this person' reports in the last 30 days; "
         "at 7, alice will be suspended for 7 days"
+    )
+    # the JSON holds the sentence alone: the text form's "warning:" is its label
+    assert json.loads(as_json.stdout)["warning"] == done.stdout.splitlines()[-1].removeprefix(
+        "warning: "
     )
 
 
