@@ -18,7 +18,10 @@ import re
 #    a report at the very moment one leaves the window keeps it open).
 # 4: a connection is recorded on the pair row of the accepted invitation's direction
 #    only (it was written on both): the rules read both directions.
-SCHEMA_VERSION = 4
+# 5: a warning opened at an expiry with the restriction limit already reached says in
+#    its rule that the next report imposes a restriction (a member's standing state
+#    keeps each episode's rule sentence, so the views are rebuilt to say it).
+SCHEMA_VERSION = 5
 # Every stored event's topic starts with it (the library's `topic` column).
 TOPIC_PREFIX = "invledger:"
 VIEWS_TRACKING_KEY = "views"

@@ -693,6 +693,14 @@ def _warning_rule(count: int, policy: Policy, expired: str | None) -> str:
         return (
             f"{reports} reached warn_at={policy.warn_at} (policy version {policy.version}): warned."
         )
+    if count >= policy.restrict_at:
+        # Nothing is imposed at an expiry: the next report while they still count is judged.
+        return (
+            f"{reports} were still counted when the {_RESTRICTION_NAMES[expired]} expired, "
+            f"reaching warn_at={policy.warn_at} and restrict_at={policy.restrict_at} (policy "
+            f"version {policy.version}): warned, as nothing is imposed at an expiry; the next "
+            "report while they count imposes a restriction."
+        )
     return (
         f"{reports} were still counted when the {_RESTRICTION_NAMES[expired]} expired, reaching "
         f"warn_at={policy.warn_at} (policy version {policy.version}): warned."

@@ -265,8 +265,9 @@ def _warned(member: str, warning: EpisodeOut, earlier: EpisodeOut | None, as_of:
         "",
         (
             f"1. Decision: your account has been warned since {_at(warning.began_at)}. "
-            "No restriction applies: you may send invitations. If further reports like "
-            "these reach the policy's restriction limit, a restriction will follow."
+            "No restriction applies: you may send invitations. If a further report like "
+            "these brings the reports counted to the policy's restriction limit, or finds "
+            "them there, a restriction will follow."
         ),
         _facts(warning),
         f"3. Grounds: {in_plain_words(warning.rule)}",

@@ -346,7 +346,7 @@ def test_the_statement_for_a_warning_says_no_restriction_applies_and_gives_its_f
 
     assert "warned since 2026-01-06 12:00 UTC" in text
     assert "No restriction applies: you may send invitations" in text
-    assert "reach the policy's restriction limit, a restriction will follow" in text
+    assert "to the policy's restriction limit, or finds them there, a restriction will" in text
     assert "5 invitations you sent were reported" in text
     assert "cannot be appealed" in text
     assert "Earlier:" not in text

@@ -423,6 +423,27 @@ def test_a_warning_opens_at_the_moment_a_suspension_expires() -> None:
     assert "counted when the suspension expired" in warning.rule
 
 
+def test_a_warning_at_expiry_with_the_restriction_limit_reached_says_the_next_report_restricts() -> (
+    None
+):
+    # given alice reported seven times during a suspension that ends on day 23
+    alice = alice_suspended_on_day_16()
+    for n in range(17, 24):
+        alice.idk(day(n) - timedelta(hours=1))  # the last an hour before the end
+    # when it expires (nothing is imposed at an expiry)
+    advance(alice.state, day(23), alice.policy)
+    # then she is warned, and the rule says the next report imposes a restriction
+    warning = alice.episodes[-1]
+    assert (warning.level, len(warning.causes)) == ("warned", 7)
+    assert "restrict_at=7" in warning.rule
+    assert "the next report while they count imposes a restriction" in warning.rule
+    # while fewer than restrict_at counted say nothing of it
+    fewer = alice_suspended_on_day_16()
+    fewer.idk_daily(17, 21)
+    advance(fewer.state, day(23), fewer.policy)
+    assert "restrict_at" not in fewer.episodes[-1].rule
+
+
 def test_the_first_report_after_a_suspension_is_judged_normally() -> None:
     # given alice reported six times during a suspension that ended on day 23
     alice = alice_suspended_on_day_16()
