@@ -35,7 +35,7 @@ from ledger.schema import (
     missing_view_table,
     upgrade_statements,
 )
-from ledger.store import Record, env_seconds, shown_url
+from ledger.store import Record, env_seconds, masked, raw_slash_in_user_part, shown_url
 
 _SCHEMA_LOCK = 7_391_044_211  # advisory lock key: one process creates the tables
 # Takes the tracking row, creating it if need be (a row not yet there cannot be locked;
@@ -331,17 +331,31 @@ def _sequence_name(cursor: Any) -> str:
 def _connection_options(url: str) -> dict[str, str]:
     """What a postgresql:// URL asks for, read by libpq's own parser (so a URL means
     what it means to psql), or StorageError saying what is wrong with it."""
+    if raw_slash_in_user_part(url):
+        raise StorageError(
+            f"{shown_url(url)}: a '/' comes before its '@', so libpq would read the user "
+            "name and password as a host and port: write a '/' of a user name or password "
+            "as %2F (or an '@' of the database name as %40)"
+        )
     try:
         options = {key: str(value) for key, value in conninfo_to_dict(url).items()}
     except psycopg.Error as error:
-        reason = " ".join(str(error).split()).replace(url, shown_url(url))  # it quotes the URL
+        reason = masked(" ".join(str(error).split()), url)  # it quotes the URL, or a token
         raise StorageError(
             f"{shown_url(url)} is not a PostgreSQL URL libpq reads: {reason}"
         ) from None
+    # What the URL leaves out, libpq's environment gives, as psql takes it: a service set
+    # up with $PGHOST and $PGPORT must not find its ledger on another server.
+    given = {}
+    for key, variable in (("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE")):
+        if not options.get(key) and os.environ.get(variable):
+            options[key] = os.environ[variable]
+            given[key] = f" (from ${variable})"
     for port in options.get("port", "5432").split(","):  # one per host: h1:5432,h2:5433
         if not (port.isdigit() and 0 < int(port) < 65536):
             raise StorageError(
-                f"{shown_url(url)}: the port {port!r} is not a number from 1 to 65535"
+                f"{shown_url(url)}: the port {port!r}{given.get('port', '')} is not a number "
+                "from 1 to 65535"
             )
     if "@" in options.get("host", ""):
         raise StorageError(
@@ -359,8 +373,8 @@ class PostgresStore:
         self.existing = existing  # a query: a database without a ledger is an error
         self.url = shown_url(url)  # for messages: no password
         options = _connection_options(url)
-        host = options.pop("host", "localhost")
-        port = options.pop("port", "5432")
+        host = options.pop("host", "") or "localhost"
+        port = options.pop("port", "") or "5432"
         dbname = options.pop("dbname", "")
         self.where = f"{host}:{port}/{dbname}"
         if not dbname:
@@ -403,13 +417,16 @@ class PostgresStore:
             raise
 
     def _reason(self, error: BaseException) -> str:
-        text = " ".join(str(error).split()) or type(error).__name__
+        text = masked(" ".join(str(error).split()) or type(error).__name__, self._url)
         if "pool" in text.lower() or "connect" in text.lower():
-            # The pool only says it timed out: ask the server directly for the reason.
+            # The pool only says it timed out: ask the server directly for the reason,
+            # with the URL's own connect_timeout where it gives one (a bad value of it is
+            # the reason then).
+            given = "connect_timeout" in conninfo_to_dict(self._url)
             try:
-                psycopg.connect(self._url, connect_timeout=3).close()
+                psycopg.connect(self._url, **({} if given else {"connect_timeout": 3})).close()
             except psycopg.Error as direct:
-                text = " ".join(str(direct).split())
+                text = masked(" ".join(str(direct).split()), self._url)
             return f"cannot connect to PostgreSQL at {self.where}: {text}"
         if table := missing_view_table(text):
             return missing_view_reason(f"PostgreSQL {self.where}", table)

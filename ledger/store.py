@@ -148,16 +148,56 @@ def shown_url(url: str) -> str:
     """The URL with any password in it replaced by ***, for messages.
 
     As libpq reads a URL, the user name and password end at the first `@` unless a `/`
-    comes first; a password may also come as a `password=` option after `?`.
+    comes first; a password may also come as a `password=` option after `?`. A `/`
+    before an `@` further on is most likely a password's own (written raw, not as %2F):
+    all up to that `@` is masked too.
     """
     masked = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
     scheme, sep, rest = masked.partition("://")
-    authority = rest.split("/", 1)[0]
-    user_info, at, host = authority.rpartition("@")
-    if not (sep and at and ":" in user_info):
+    user_info, host_on = _user_part(rest)
+    if not (sep and user_info is not None and ":" in user_info):
         return masked
     user = user_info.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{rest[len(authority) :]}"
+    return f"{scheme}://{user}:***@{host_on}"
+
+
+def _user_part(rest: str) -> tuple[str | None, str]:
+    """A URL's part after `://` split at the `@` that ends its user part (None: none)."""
+    authority = rest.split("/", 1)[0]
+    user_info, at, host = authority.rpartition("@")
+    if at:
+        return user_info, host + rest[len(authority) :]
+    path = re.split(r"[?#]", rest, maxsplit=1)[0]
+    user_info, at, host = path.rpartition("@")
+    if at and ":" in user_info.split("/", 1)[0]:
+        return user_info, host + rest[len(path) :]
+    return None, rest
+
+
+def raw_slash_in_user_part(url: str) -> bool:
+    """Whether an `@` after a `/` most likely ends a user part (`user:pa/ss@host/db`):
+    libpq would read `user:pa` as host and port, and `ss@host/db` as the database."""
+    rest = url.partition("://")[2]
+    return "@" not in rest.split("/", 1)[0] and _user_part(rest)[0] is not None
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords a URL holds, as written in it and percent-decoded: a message that
+    quotes a part of the URL (libpq's does, of a token it cannot decode) must not show
+    them."""
+    found = re.findall(r"[?&]password=([^&#]*)", url)
+    user_info, _ = _user_part(url.partition("://")[2])
+    if user_info is not None and ":" in user_info:
+        found.append(user_info.split(":", 1)[1])
+    return [form for raw in found if raw for form in {raw, unquote(raw)}]
+
+
+def masked(text: str, url: str) -> str:
+    """`text` with `url` shown without its password, and any password it quotes masked."""
+    text = text.replace(url, shown_url(url))
+    for password in sorted(url_passwords(url), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w%]){re.escape(password)}(?![\w%])", "***", text)
+    return text
 
 
 def env_seconds(name: str, default: int) -> int:

@@ -398,6 +398,9 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
         ("postgresql://postgres:hun#ter?2@127.0.0.1:99999/ledger", "'99999' is not a"),
         ("postgresql://postgres:hun@ter2@127.0.0.1/ledger", "write an '@' of a user name"),
         ("postgresql+psycopg://postgres:hunter2@127.0.0.1/ledger", "not a SQLite file path"),
+        ("postgresql://postgres:hun%ZZter2@127.0.0.1/ledger", "invalid percent-encoded"),
+        ("postgresql://postgres@127.0.0.1/ledger?password=hun%ZZter2", "invalid percent-encoded"),
+        ("postgresql://postgres:hun/ter2@127.0.0.1:5432/ledger", "password as %2F"),
     ],
     ids=[
         "port-not-a-number",
@@ -409,6 +412,9 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
         "password-with-hash-and-question-mark",
         "password-with-a-raw-at",
         "other-scheme",
+        "password-libpq-cannot-decode",
+        "password-option-libpq-cannot-decode",
+        "password-with-a-raw-slash",
     ],
 )
 def test_postgres_url_that_cannot_be_read(url: str, says: str) -> None:
@@ -417,6 +423,42 @@ def test_postgres_url_that_cannot_be_read(url: str, says: str) -> None:
         assert says.encode() in done.stderr
         # a password never reaches a message, nor any part of it
         assert not any(part in done.stderr for part in (b"hunter2", b"hun", b"ter2"))
+
+
+@pytest.mark.postgres
+def test_what_a_postgres_url_leaves_out_comes_from_libpqs_environment(postgres_url: str) -> None:
+    """$PGPORT, $PGHOST and $PGDATABASE fill in what the URL leaves out, as for psql: a
+    service set up with them must not find a ledger on another server."""
+    made = cli(postgres_url, *WRITE)
+    assert made.returncode == 0, made.stderr
+    scheme, _, rest = postgres_url.partition("://")
+    user_host, _, dbname = rest.partition("/")
+    user, _, host_port = user_host.rpartition("@")
+    host, _, port = host_port.partition(":")
+    no_port = f"{scheme}://{user}@{host}/{dbname}"
+    no_database = f"{scheme}://{user}@{host}:{port or 5432}"
+    no_host = f"{scheme}://{user}@/{dbname}"
+
+    elsewhere = cli(no_port, *READ, env={"PGPORT": "1"})
+    found = cli(no_database, *READ, "--json", env={"PGDATABASE": dbname})
+    via_host = cli(no_host, *READ, "--json", env={"PGHOST": host, "PGPORT": port or "5432"})
+    bad_port = cli(no_port, *READ, env={"PGPORT": "abc"})
+
+    assert_clean_failure(elsewhere, 2, "the port of $PGPORT, where no server listens")
+    assert b"127.0.0.1:1/" in elsewhere.stderr or f"{host}:1/".encode() in elsewhere.stderr
+    for done in (found, via_host):
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["reputation"]["sent"] == 1
+    assert_clean_failure(bad_port, 2, "a $PGPORT that is not a number")
+    assert b"the port 'abc' (from $PGPORT) is not a number" in bad_port.stderr
+
+
+@pytest.mark.postgres
+def test_a_bad_connect_timeout_in_the_url_is_the_reason_given(postgres_url: str) -> None:
+    done = cli(f"{postgres_url}?connect_timeout=abc", *READ)
+
+    assert_clean_failure(done, 2, "a connect_timeout that is not a number")
+    assert b"connect_timeout" in done.stderr and b"abc" in done.stderr
 
 
 def test_postgres_url_options_reach_the_server(postgres_url: str) -> None:
