@@ -423,8 +423,9 @@ class PostgresStore:
             # with the URL's own connect_timeout where it gives one (a bad value of it is
             # the reason then).
             given = "connect_timeout" in conninfo_to_dict(self._url)
+            timeout: dict[str, Any] = {} if given else {"connect_timeout": 3}
             try:
-                psycopg.connect(self._url, **({} if given else {"connect_timeout": 3})).close()
+                psycopg.connect(self._url, **timeout).close()
             except psycopg.Error as direct:
                 text = masked(" ".join(str(direct).split()), self._url)
             return f"cannot connect to PostgreSQL at {self.where}: {text}"
