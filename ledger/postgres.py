@@ -30,7 +30,9 @@ from ledger.schema import (
     SCHEMA_VERSION,
     STATEMENTS,
     TOPIC_PREFIX,
+    VIEW_TABLES,
     VIEWS_TRACKING_KEY,
+    columns,
     missing_view_reason,
     missing_view_table,
     upgrade_statements,
@@ -435,7 +437,9 @@ class PostgresStore:
 
     def _check_no_other_log(self, cursor: Any) -> None:
         """Before invledger's tables go into a database that has none: refuse a query (no
-        ledger to answer from), and a `stored_events` another application wrote."""
+        ledger to answer from), a `stored_events` another application wrote, and a table
+        of one of invledger's names that is not invledger's."""
+        self._check_tables_are_ours(cursor)
         cursor.execute("SELECT to_regclass('stored_events')")
         found = cursor.fetchone()
         if found is not None and found[0] is not None:
@@ -447,6 +451,39 @@ class PostgresStore:
                 return
         if self.existing:
             raise NoLedger(f"in {self.where}")
+
+    def _check_tables_are_ours(self, cursor: Any) -> None:
+        """StorageError if a table of one of invledger's names has other columns: its
+        tables are made only where they are not, so the ledger would be built on it."""
+        for table in ("inv_tracking", *VIEW_TABLES):
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'public' AND table_name = %s ORDER BY ordinal_position",
+                (table,),
+            )
+            found = tuple(name for (name,) in cursor.fetchall())
+            if found and found != columns(table):
+                raise StorageError(
+                    f"{self.where} holds a table {table} that is not invledger's (columns "
+                    f"{', '.join(found)}): not an invledger ledger; give invledger a "
+                    "database of its own"
+                )
+
+    def _schema_version(self, cursor: Any) -> int:
+        """The schema version an existing `inv_meta` records, or StorageError when it is
+        not invledger's (invledger writes the version in the transaction that makes it)."""
+        try:
+            cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
+            row = cursor.fetchone()
+        except psycopg.Error:
+            row = None
+            cursor.connection.rollback()
+        if row is None or not str(row[0]).isdigit():
+            raise StorageError(
+                f"{self.where} holds a table inv_meta with no schema version invledger "
+                "wrote: not an invledger ledger; give invledger a database of its own"
+            )
+        return int(row[0])
 
     def _check_log_is_ours(self, cursor: Any) -> None:
         """StorageError unless `stored_events` is one invledger began: text ids and
@@ -482,14 +519,13 @@ class PostgresStore:
             if not exists:
                 self._check_no_other_log(cursor)
             if exists:
-                cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
-                row = cursor.fetchone()
-                if row and int(row[0]) > SCHEMA_VERSION:
+                version = self._schema_version(cursor)
+                if version > SCHEMA_VERSION:
                     raise StorageError(
-                        f"{self.where} was written by a newer invledger (schema {row[0]}; this "
-                        f"version reads schema {SCHEMA_VERSION}): upgrade invledger"
+                        f"{self.where} was written by a newer invledger (schema {version}; "
+                        f"this version reads schema {SCHEMA_VERSION}): upgrade invledger"
                     )
-                if row and int(row[0]) < SCHEMA_VERSION:
+                if version < SCHEMA_VERSION:
                     self._upgrade()
         if not exists:
             for attempt in range(3):

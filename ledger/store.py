@@ -562,8 +562,17 @@ def _sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
                     "event): it is not an invledger ledger; give invledger a file of its own"
                 )
         return None
-    row = conn.execute("SELECT value FROM inv_meta WHERE key='schema_version'").fetchone()
-    return int(row[0]) if row else None
+    try:
+        row = conn.execute("SELECT value FROM inv_meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError:  # no such column: another program's inv_meta
+        row = ("",)
+    if row is None or not str(row[0]).isdigit():
+        # invledger writes its version in the transaction that makes inv_meta.
+        raise StorageError(
+            "the database holds a table inv_meta with no schema version invledger wrote: "
+            "it is not an invledger ledger"
+        )
+    return int(row[0])
 
 
 def _holds_events(conn: sqlite3.Connection) -> bool:

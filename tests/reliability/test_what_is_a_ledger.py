@@ -135,6 +135,79 @@ def test_a_sqlite_file_of_another_eventsourcing_application_is_refused(tmp_path:
     assert listing(tmp_path) == before
 
 
+def _tables(url: str) -> list[tuple[str, ...]]:
+    """Each table with its columns and row count."""
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            names = [n for (n,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )]  # fmt: skip
+            return [
+                (
+                    name,
+                    *(
+                        c
+                        for (c,) in conn.execute(
+                            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                            "ORDER BY ordinal_position",
+                            (name,),
+                        )
+                    ),  # fmt: skip
+                    str(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]),
+                )
+                for name in names
+            ]
+    conn = sqlite3.connect(url)
+    try:
+        names = [n for (n,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")]  # fmt: skip
+        return [
+            (
+                name,
+                *(row[1] for row in conn.execute(f"PRAGMA table_info({name})")),
+                str(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]),
+            )  # fmt: skip
+            for name in names
+        ]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ("CREATE TABLE inv_pairs (x INTEGER)", "INSERT INTO inv_pairs VALUES (1)"),
+        (
+            "CREATE TABLE inv_meta (key TEXT, value TEXT)",
+            "INSERT INTO inv_meta VALUES ('schema_version', 'abc')",
+        ),
+        ("CREATE TABLE inv_meta (key TEXT, value TEXT)",),
+        ("CREATE TABLE inv_meta (a INTEGER)",),
+    ],
+    ids=["a-view-table-of-other-columns", "a-version-not-a-number", "no-version", "other-meta"],
+)
+def test_tables_of_invledgers_names_another_program_made_are_refused_and_left_as_they_were(
+    ledger_url: str, tmp_path: Path, statements: tuple[str, ...]
+) -> None:
+    _run_sql(ledger_url, *statements)
+    before = _tables(ledger_url)
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text(
+        '{"id":"e1","type":"invitation_sent","at":"2026-01-05T12:00:00Z",'
+        '"invitation":"i1","sender":"alice","recipient":"bob"}\n'
+    )
+
+    for args in (("status", "alice"), ("send", "alice", "bob"), ("import", str(lines))):
+        done = cli(ledger_url, *args)
+
+        assert_clean_failure(done, 2, f"{args} beside {statements}")
+        assert b"not an invledger ledger" in done.stderr, done.stderr
+        assert b"LINE 1" not in done.stderr and b"SELECT" not in done.stderr
+    assert _tables(ledger_url) == before
+
+
 def test_a_log_whose_view_tables_are_gone_is_still_a_ledger(ledger_url: str) -> None:
     """The log is the truth: without invledger's other tables (dropped by hand, say) the
     next command makes them again and rebuilds the views from the events."""
