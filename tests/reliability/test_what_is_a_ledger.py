@@ -140,37 +140,27 @@ def _tables(url: str) -> list[tuple[str, ...]]:
     if url.startswith("postgresql://"):
         import psycopg
 
-        with psycopg.connect(url) as conn:
-            names = [n for (n,) in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
-            )]  # fmt: skip
-            return [
-                (
-                    name,
-                    *(
-                        c
-                        for (c,) in conn.execute(
-                            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
-                            "ORDER BY ordinal_position",
-                            (name,),
-                        )
-                    ),  # fmt: skip
-                    str(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]),
-                )
-                for name in names
-            ]
+        names_sql = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        columns_sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "ORDER BY ordinal_position"
+        )
+        with psycopg.connect(url) as pg:
+            found = []
+            for (name,) in pg.execute(names_sql).fetchall():
+                names = [c for (c,) in pg.execute(columns_sql, (name,)).fetchall()]
+                count = pg.execute(f"SELECT count(*) FROM {name}").fetchone()
+                found.append((name, *names, str(count)))
+            return found
     conn = sqlite3.connect(url)
     try:
-        names = [n for (n,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")]  # fmt: skip
-        return [
-            (
-                name,
-                *(row[1] for row in conn.execute(f"PRAGMA table_info({name})")),
-                str(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]),
-            )  # fmt: skip
-            for name in names
-        ]
+        found = []
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
+        for (name,) in tables.fetchall():
+            names = [row[1] for row in conn.execute(f"PRAGMA table_info({name})")]
+            count = conn.execute(f"SELECT count(*) FROM {name}").fetchone()
+            found.append((name, *names, str(count)))
+        return found
     finally:
         conn.close()
 
