@@ -8,6 +8,7 @@ import json
 import math
 import os
 import signal
+import stat
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -78,7 +79,9 @@ def import_(file: IO[bytes]) -> None:
         lines = _bounded_lines(file)
         first = _up_to_first_event(lines)
         book = creating_ledger(lambda empty: empty.import_lines(first))
-        result = book.import_lines(itertools.chain(first, lines), progress)
+        result = book.import_lines(
+            itertools.chain(first, lines), progress, read_ahead=_cannot_stall(file)
+        )
     except KeyboardInterrupt:
         bar.finish()
         click.echo(
@@ -175,6 +178,15 @@ def _up_to_first_event(file: Iterator[bytes]) -> list[bytes]:
         if (raw.removeprefix(UTF8_BOM) if len(lines) == 1 else raw).strip():
             break
     return lines
+
+
+def _cannot_stall(file: IO[bytes]) -> bool:
+    """Whether reading the file never waits on another process: a regular file does not,
+    a pipe or a terminal may, for as long as its writer pauses."""
+    try:
+        return stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _size(file: IO[bytes]) -> int | None:

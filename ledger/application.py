@@ -104,18 +104,26 @@ class Ledger:
         self,
         lines: Iterable[bytes],
         progress: Callable[[int, int], None] | None = None,
+        *,
+        read_ahead: bool = True,
     ) -> Imported:
         """Append a JSONL stream. Idempotent by event id; stops at the first bad line.
 
         Lines before a bad one stay committed; nothing after it is written.
         `progress(lines_read, bytes_read)` is called after each committed batch.
         The cycle collector is paused meanwhile (see `_collector_paused`).
+        `read_ahead`: the next lines may be read while a batch's transaction waits on
+        PostgreSQL. Only for input that cannot stall (a file): from a pipe, the read
+        could wait on its writer while the transaction holds the log's write lock.
         """
         with _collector_paused():
-            return self._import_lines(lines, progress)
+            return self._import_lines(lines, progress, read_ahead)
 
     def _import_lines(
-        self, lines: Iterable[bytes], progress: Callable[[int, int], None] | None
+        self,
+        lines: Iterable[bytes],
+        progress: Callable[[int, int], None] | None,
+        read_ahead: bool = True,
     ) -> Imported:
         session = _ImportSession(self.store)
         imported = skipped = 0
@@ -127,8 +135,8 @@ class Ledger:
         unread: list[OSError | ValueError] = []  # why the lines after it could not be read
 
         def parse_next() -> None:
-            # Run inside the batch's transaction on PostgreSQL, after its commit on
-            # SQLite (see below). A failure to read the input is raised once that batch
+            # Run inside the batch's transaction on PostgreSQL (with `read_ahead`),
+            # after its commit on SQLite and from a pipe (see below). A failure to read the input is raised once that batch
             # is committed, as it would be had the lines been read after it.
             try:
                 following.append(next(batches, None))
@@ -142,7 +150,7 @@ class Ledger:
                 # On SQLite the next lines are parsed after the commit, not inside the
                 # transaction: its lookups are answered at once, so nothing overlaps, and
                 # other writers can take the write lock between an import's batches.
-                overlap = parse_next if session.beside and not failure else None
+                overlap = parse_next if session.beside and read_ahead and not failure else None
                 done, dup, batch_failure = session.append(batch, overlap)
                 imported, skipped = imported + done, skipped + dup
                 failure = batch_failure or failure

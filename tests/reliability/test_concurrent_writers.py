@@ -25,6 +25,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -320,3 +321,59 @@ def test_two_imports_of_one_file_at_once_store_it_once_and_count_it_once(
     assert sum(imported) == lines, [p.stdout for p in done]  # each event stored once
     check = cli(postgres_url, "replay", "--check", timeout=300)
     assert check.returncode == 0, check.stdout.decode()[-2000:] + check.stderr.decode()[-2000:]
+
+
+def test_an_import_from_a_pipe_whose_writer_pauses_holds_no_lock_meanwhile(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL an import reads its next lines while a batch's transaction waits on
+    the server, but only from a file: from a pipe that read may wait on the pipe's
+    writer (`zcat ... | invledger import -`), and the transaction holds the log's lock."""
+    sends = [
+        {"id": f"s{i}", "type": "invitation_sent", "at": "2026-01-05T12:00:00Z",
+         "invitation": f"i{i}", "sender": f"m{i % 97}", "recipient": f"r{i}"}
+        for i in range(IMPORT_BATCH + 10)
+    ]  # fmt: skip
+    assert cli(ledger_url, "import", "-", stdin=b"").returncode == 0  # the schema first
+    importer = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--db", ledger_url, "import", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    try:
+        # given an import whose input has sent one whole batch and a few lines, then pauses
+        assert importer.stdin is not None
+        importer.stdin.write(jsonl(sends[: IMPORT_BATCH + 5]))
+        importer.stdin.flush()
+        deadline = time.monotonic() + 60
+        while stored_count(ledger_url) < IMPORT_BATCH and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)  # the import reads on into the pause
+
+        # when another writer sends, with a short wait for the write lock
+        sent = cli(ledger_url, "send", "x1", "x2", env={"INVLEDGER_LOCK_TIMEOUT": "3"})
+
+        # then it gets the lock while the import waits on its input
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        _, err = importer.communicate(jsonl(sends[IMPORT_BATCH + 5 :]), timeout=120)
+    assert importer.returncode == 0, err
+    assert stored_count(ledger_url) == len(sends) + 1
+
+
+def stored_count(url: str) -> int:
+    if url.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM stored_events").fetchone()
+    else:
+        import sqlite3
+
+        with sqlite3.connect(url) as lite:
+            row = lite.execute("SELECT count(*) FROM stored_events").fetchone()
+        lite.close()
+    assert row is not None
+    return int(row[0])
