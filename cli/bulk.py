@@ -20,6 +20,7 @@ from cli import render
 from cli.options import (
     MOMENT,
     POSITION,
+    InputFile,
     OnceEach,
     OnceEachGroup,
     at_option,
@@ -49,7 +50,7 @@ def _ledger() -> Any:
 
 
 @click.command("import", cls=OnceEach)
-@click.argument("file", type=click.File("rb"))
+@click.argument("file", type=InputFile())
 @handle_errors
 def import_(file: IO[bytes]) -> None:
     """Append a JSONL file of events (`-` for stdin). Idempotent by event id.
@@ -229,7 +230,7 @@ def export(since: int) -> None:
 @click.option(
     "--policy",
     "policy_file",
-    type=click.File("rb"),
+    type=InputFile(),
     help="What-if: apply this policy (JSON or TOML) from the start; writes nothing. "
     "With --until, compare as of that moment.",
 )
@@ -523,7 +524,7 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
 
 
 @policy.command("set")
-@click.argument("file", type=click.File("rb"))
+@click.argument("file", type=InputFile())
 @fact_at_option(
     "When it takes effect (default: now).",
     why="a policy change applies from its place in the log on, so it takes effect when it "

@@ -49,6 +49,19 @@ class Moment(click.ParamType[datetime]):
 
 MOMENT = Moment()
 
+
+class InputFile(click.File):
+    """A file to read (`-`: standard input), which must be open to be read."""
+
+    def __init__(self) -> None:
+        super().__init__("rb")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "-" and sys.stdin is None:  # started with it closed (`<&-`)
+            self.fail("standard input is closed: give a file, or pipe the input in", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # How far ahead of this machine's clock a fact's time may be: the clocks of the
 # machines that write one ledger are never quite in step.
 CLOCK_LEEWAY = timedelta(minutes=5)

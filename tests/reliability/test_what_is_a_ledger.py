@@ -350,6 +350,33 @@ def test_a_closed_standard_output_is_one_error_line_and_records_nothing(tmp_path
     assert listing(tmp_path) == before
 
 
+def test_a_closed_standard_input_read_as_a_file_is_bad_usage_and_records_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "ledger.db"
+    _make_ledger(str(db))
+    before = listing(tmp_path)
+
+    for ledger, args, name in (
+        (db, ("import", "-"), "'FILE'"),
+        (db, ("policy", "set", "-"), "'FILE'"),
+        (db, ("replay", "--policy", "-"), "'--policy'"),
+        (tmp_path / "new.db", ("import", "-"), "'FILE'"),  # and no ledger made
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "--db", str(ledger), *args],
+            check=False,
+            capture_output=True,
+            env=cli_env(),
+            preexec_fn=lambda: os.close(0),  # as `invledger ... <&-` starts it
+            timeout=60,
+        )
+
+        assert_clean_failure(done, 2, f"{args} with standard input closed")
+        assert f"Invalid value for {name}: standard input is closed".encode() in done.stderr
+    assert listing(tmp_path) == before
+
+
 def test_a_db_with_control_characters_is_named_with_escapes(tmp_path: Path) -> None:
     """A path from the environment reaches the error line escaped, not as raw bytes a
     terminal would act on (a bidirectional override would reverse what follows)."""
