@@ -78,7 +78,7 @@ def import_(file: IO[bytes]) -> None:
         # Where there is no ledger yet, the first event is tried on an empty one first:
         # if it cannot be stored, nothing can, and no ledger is created.
         lines = _bounded_lines(file)
-        first = _up_to_first_event(lines)
+        first = _Leading(lines)
         book = creating_ledger(lambda empty: empty.import_lines(first))
         result = book.import_lines(
             itertools.chain(first, lines), progress, read_ahead=_cannot_stall(file)
@@ -135,9 +135,11 @@ def _events(count: int) -> str:
 def _bounded_lines(file: IO[bytes]) -> Iterator[bytes]:
     """The file's lines, none held longer than a line may be.
 
-    A line longer than that is read on in pieces and stands as one line that the parser
-    refuses for its length (or, all blanks, as a blank line), so a file of one line of
-    gigabytes is refused without being held in memory.
+    A line longer than that stands as one line that the parser refuses for its length,
+    and is the last: the import stops there, so nothing after it is read (an endless
+    input, `/dev/zero`, is refused at once). One of blanks only is read on in pieces to
+    its end and stands as a blank line. A file of one line of gigabytes is thus refused
+    without being held in memory.
     """
     from ledger.events import MAX_LINE_BYTES
 
@@ -153,11 +155,14 @@ def _bounded_lines(file: IO[bytes]) -> Iterator[bytes]:
         if len(piece) < limit or piece.endswith(b"\n"):
             yield piece
             continue
-        blank = not piece.strip()
-        while piece and not piece.endswith(b"\n"):
+        while not piece.strip() and not piece.endswith(b"\n"):
             piece = read()
-            blank = blank and not piece.strip()
-        yield b"\n" if blank else b"?" * limit
+            if not piece:
+                break
+        if piece.strip():
+            yield b"?" * limit  # too long: the import stops at it
+            return
+        yield b"\n"
 
 
 class _InputUnreadable(Exception):
@@ -168,17 +173,35 @@ class _InputUnreadable(Exception):
         self.reason = error.strerror or str(error)
 
 
-def _up_to_first_event(file: Iterator[bytes]) -> list[bytes]:
+class _Leading:
     """The lines of an import up to its first one that is not blank (as `import_lines`
-    reads them: a byte order mark starting the file is no content)."""
-    from ledger.events import UTF8_BOM
+    reads them: a byte order mark starting the file is no content), to be read twice.
 
-    lines: list[bytes] = []
-    for raw in file:
-        lines.append(raw)
-        if (raw.removeprefix(UTF8_BOM) if len(lines) == 1 else raw).strip():
-            break
-    return lines
+    The blank lines after the first are kept as a count, not as lines: a file that
+    begins with millions of them costs no more memory than one that begins with one.
+    Each is given back as a bare newline, which the import skips as it skips them.
+    """
+
+    def __init__(self, file: Iterator[bytes]) -> None:
+        from ledger.events import UTF8_BOM
+
+        self.first: bytes | None = next(file, None)
+        self.blanks = 0
+        self.event: bytes | None = None
+        if self.first is None or self.first.removeprefix(UTF8_BOM).strip():
+            return
+        for raw in file:
+            if raw.strip():
+                self.event = raw
+                break
+            self.blanks += 1
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self.first is not None:
+            yield self.first
+        yield from itertools.repeat(b"\n", self.blanks)
+        if self.event is not None:
+            yield self.event
 
 
 def _cannot_stall(file: IO[bytes]) -> bool:

@@ -34,7 +34,9 @@ def test_a_line_too_long_stands_as_one_line_the_parser_refuses_and_is_never_held
 
     lines = list(_bounded_lines(file))
 
-    assert [lines[0], lines[2]] == [b"first\n", b"third\n"] and len(lines) == 3
+    # the last line given: the import stops at it, so the rest is not read
+    assert lines[0] == b"first\n" and len(lines) == 2
+    assert file.tell() <= len(b"first\n") + LIMIT
     try:
         parse_and_encode(lines[1].rstrip(b"\r\n"))
     except BadInput as error:
@@ -42,6 +44,43 @@ def test_a_line_too_long_stands_as_one_line_the_parser_refuses_and_is_never_held
     else:
         raise AssertionError("a line too long was not refused")
     assert file.longest <= LIMIT
+
+
+def test_an_endless_line_is_refused_at_once() -> None:
+    class Endless(io.RawIOBase):
+        """`/dev/zero` of 'y's (ending after 200 lines' worth, should it be read on)."""
+
+        handed = 0
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            if self.handed > 200 * LIMIT:
+                return 0
+            buffer[:] = b"y" * len(buffer)
+            self.handed += len(buffer)
+            return len(buffer)
+
+        def readable(self) -> bool:
+            return True
+
+    source = Endless()
+    lines = _bounded_lines(io.BufferedReader(source))  # type: ignore[type-var]
+
+    assert len(next(lines)) > MAX_LINE_BYTES
+    assert next(lines, None) is None
+    assert source.handed < 2 * LIMIT  # refused on its first piece
+
+
+def test_blank_lines_before_the_first_event_are_counted_not_held() -> None:
+    from cli.bulk import _Leading
+
+    lines = iter([b"\xef\xbb\xbf\n", *([b" \t\r\n"] * 100_000), b'{"id": 1}\n', b"next\n"])
+
+    leading = _Leading(lines)
+
+    assert leading.blanks == 100_000
+    given = list(leading)
+    assert given == [b"\xef\xbb\xbf\n", *([b"\n"] * 100_000), b'{"id": 1}\n'] == list(leading)
+    assert next(lines) == b"next\n"  # read no further than the first event
 
 
 def test_a_line_too_long_of_blanks_is_a_blank_line() -> None:
