@@ -31,6 +31,9 @@ from cli.options import (
 )
 from cli.progress import ProgressLine
 
+# A policy names a version and at most eight fields: a file longer than this is not one.
+MAX_POLICY_BYTES = 64 * 1024
+
 # The largest simulations offered: members are held in memory (about 350 bytes each),
 # invitations stream.
 MAX_MEMBERS = 10_000_000
@@ -463,8 +466,14 @@ def _read_policy(file: IO[bytes], what_if: bool = False) -> Any:
     from ledger.events import UTF8_BOM, RepeatedKey, describe
     from ledger.policy_input import PolicyChange, whole_policy
 
-    raw = file.read().removeprefix(UTF8_BOM)  # editors on some systems write one
     name = getattr(file, "name", "policy file")
+    try:
+        raw = file.read(MAX_POLICY_BYTES + 1)  # not an endless one whole (`/dev/zero`)
+    except OSError as error:
+        raise BadInput(f"cannot read {name}: {error.strerror or error}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise BadInput(f"{name}: longer than {MAX_POLICY_BYTES // 1024} KiB, which no policy needs")
+    raw = raw.removeprefix(UTF8_BOM)  # editors on some systems write one
     try:
         data = _json_or_toml(raw)
     except UnicodeDecodeError:

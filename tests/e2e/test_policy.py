@@ -105,6 +105,7 @@ def test_unknown_fields_and_bad_values_are_bad_input(invledger: Any, tmp_path: P
         "neither.txt": ("version: 2", "neither JSON nor TOML"),
         "deep.json": ('{"version": 2, "x": ' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
         "deep.toml": ("version = 2\nx = " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+        "huge.json": ('{"version": 2' + " " * 70_000 + "}", "longer than 64 KiB"),
     }
     for name, (text, reason) in cases.items():
         path = write(tmp_path, name, text)
