@@ -111,23 +111,19 @@ def creating_ledger(trial: Callable[[Ledger], object]) -> Ledger:
     empty ledger behind, which the next command with the same mistyped --db would take
     for a real one. If the trial passes, the ledger is created and returned.
     """
-    import os
-    import tempfile
-
     from ledger.application import Ledger
     from ledger.errors import NoLedger
-    from ledger.store import SQLiteStore
 
     try:
         return ledger()
     except NoLedger:
         pass
-    with tempfile.TemporaryDirectory(prefix="invledger-trial-") as folder:
-        empty = Ledger(store=SQLiteStore(os.path.join(folder, "empty.db")))
-        try:
-            trial(empty)
-        finally:
-            empty.close()
+    from projections.rebuild import scratch
+
+    # A scratch folder: locked while in use, swept by a later command if this one is
+    # killed before it removes it.
+    with scratch() as store:
+        trial(Ledger(store=store))
     return ledger(create=True)
 
 

@@ -16,6 +16,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -436,3 +437,22 @@ def test_a_foreign_row_stops_a_replay_in_ranges_as_it_stops_one_event_by_event(
 
     assert_clean_failure(done, 2, "a replay over a foreign row")
     assert says in done.stderr, done.stderr
+
+
+def test_the_trial_on_an_empty_ledger_sweeps_what_a_killed_one_left_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """`send`, `import` and `policy set` first try a new ledger's first event on an empty
+    one in a scratch folder: a process killed there leaves that folder, which the next
+    command's trial removes (its lock is held by nobody)."""
+    scratch = tmp_path / "tmp"
+    left = scratch / "invledger-scratch-killed"
+    left.mkdir(parents=True)
+    (left / "scratch.db").write_bytes(b"an empty ledger")
+    an_hour_ago = time.time() - 3600
+    os.utime(left, (an_hour_ago, an_hour_ago))
+
+    made = cli(tmp_path / "new.db", "send", "carol", "dave", env={"TMPDIR": str(scratch)})
+
+    assert made.returncode == 0, made.stderr
+    assert list(scratch.iterdir()) == []
