@@ -368,7 +368,10 @@ def describe(error: ValidationError) -> str:
         )
         return f"not valid JSON ({reason})"
     if kind == "union_tag_invalid":
-        return f"unknown event type {first['input']['type']!r}"[:200]
+        given = first["input"]["type"]
+        # A string as it reads in Python quotes; any other value as JSON writes it (null).
+        shown = repr(given) if isinstance(given, str) else json.dumps(given, ensure_ascii=False)
+        return f"unknown event type {shown}"[:200]
     if kind in ("union_tag_not_found", "dict_type", "model_type") and not where:
         return "not a JSON object with a 'type' field"
     if kind == "missing":

@@ -218,6 +218,11 @@ def test_an_unknown_event_type_is_refused_by_name() -> None:
     assert refusal(line(type="invitation_liked")) == "unknown event type 'invitation_liked'"
 
 
+@pytest.mark.parametrize(("given", "shown"), [(None, "null"), (True, "true"), ([1], "[1]")])
+def test_a_type_that_is_not_a_string_is_shown_as_json_writes_it(given: object, shown: str) -> None:
+    assert refusal(line(type=given)) == f"unknown event type {shown}"
+
+
 def test_a_missing_field_is_refused_by_name() -> None:
     without_sender = {k: v for k, v in DORA_TO_EMIL.items() if k != "sender"}
 
