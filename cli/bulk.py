@@ -843,14 +843,25 @@ def follow(poll: float, rounds: int | None) -> None:
     Every invledger writer already updates the views in its own transaction; a
     follower also catches up events that other tools append to the log, so queries
     stay cheap. Stop it with Ctrl-C or SIGTERM (as a service manager does): it says
-    "stopped" and exits 0, leaving the views as its last commit left them.
+    "stopped" and exits 0, leaving the views as its last commit left them. Once it has
+    been following, a lost connection (a server restart, say) is told in one line and
+    tried again, after 1 s, then twice as long each time up to 30 s; it catches up
+    what was appended meanwhile. A failure before it first follows ends it (exit 2).
 
     \b
     Example:
         invledger --db postgresql://postgres@127.0.0.1:5432/ledger follow
     """
+    import time
+
+    from cli.options import shown
+    from ledger.errors import StorageError
+
     book = _ledger()
     total = [0]
+    woken = [0]
+    following = [False]  # it has been caught up and following at least once
+    pause = [1.0]  # before the next try, after a lost connection
 
     def applied(count: int) -> None:
         if count:
@@ -858,15 +869,31 @@ def follow(poll: float, rounds: int | None) -> None:
             click.echo(f"applied {_events(count)} ({total[0]:,} since start)")
 
     def ready() -> None:
-        click.echo(f"following {book.store.url} (Ctrl-C to stop)", err=True)
+        again = " again" if following[0] else ""
+        click.echo(f"following {book.store.url}{again} (Ctrl-C to stop)", err=True)
+        following[0], pause[0] = True, 1.0
+
+    def woke() -> None:
+        woken[0] += 1
 
     def terminated(_signal: int, _frame: object) -> None:
         raise KeyboardInterrupt  # the same clean stop as Ctrl-C
 
     signal.signal(signal.SIGTERM, terminated)
     try:
-        woken = book.follow(applied, poll_seconds=poll, rounds=rounds, on_ready=ready)
+        while rounds is None or woken[0] < rounds:
+            left = None if rounds is None else rounds - woken[0]
+            try:
+                book.follow(applied, poll_seconds=poll, rounds=left, on_ready=ready, on_wake=woke)
+                break
+            except StorageError as error:
+                if not following[0]:
+                    raise  # it never followed: a cause for the user to mend (exit 2)
+                click.echo(f"{shown(str(error))}: trying again in {pause[0]:g} s", err=True)
+                time.sleep(pause[0])
+                pause[0] = min(2 * pause[0], 30.0)
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
     else:  # only `--rounds` ends a follow without a signal
-        click.echo(f"stopped after {woken:,} wake-up{'' if woken == 1 else 's'}", err=True)
+        count = woken[0]
+        click.echo(f"stopped after {count:,} wake-up{'' if count == 1 else 's'}", err=True)

@@ -261,6 +261,7 @@ class Ledger:
         poll_seconds: float = 0.5,
         rounds: int | None = None,
         on_ready: Callable[[], None] | None = None,
+        on_wake: Callable[[], None] | None = None,
     ) -> int:
         """Keep the views current as events arrive: by subscription on PostgreSQL (with a
         look every `poll_seconds` for rows inserted without a notification), else by polling.
@@ -268,7 +269,9 @@ class Ledger:
         `on_ready` is told once the follower is caught up and subscribed (or polling):
         from then on no event is missed. `rounds` bounds the number of wake-ups (a
         notification or a look, on either backend; for a bounded run); None follows
-        until interrupted. Returns how many wake-ups there were.
+        until interrupted. `on_wake` is told after each wake-up's catch-up, so that a
+        caller knows how many there were when the storage fails (StorageError) midway.
+        Returns how many wake-ups there were.
         """
         import time
 
@@ -286,6 +289,8 @@ class Ledger:
                 """Catch up once (holding the lock); True when that was the last round."""
                 on_applied(self.ensure_current())  # one read when not behind
                 woken[0] += 1
+                if on_wake is not None:
+                    on_wake()
                 return rounds is not None and woken[0] >= rounds
 
             def looking(subscription: Any) -> None:
@@ -334,6 +339,8 @@ class Ledger:
             time.sleep(poll_seconds)
             on_applied(self.ensure_current())
             count += 1
+            if on_wake is not None:
+                on_wake()
         return count
 
 

@@ -186,3 +186,56 @@ def test_a_postgres_follower_also_applies_a_row_inserted_without_a_notification(
     assert caught_up == 2, "the follower did not apply the row"
     assert "applied 1 event (1 since start)" in out
     assert (follower.returncode, err) == (0, "stopped\n")
+
+
+def test_a_postgres_follower_that_loses_its_connection_follows_again_and_catches_up(
+    postgres_url: str,
+) -> None:
+    import signal
+    import time
+
+    import psycopg
+
+    record_a_send(postgres_url)
+    follower = started_follower(postgres_url)
+    assert follower.stderr is not None
+    dbname = postgres_url.rsplit("/", 1)[1]
+
+    # given the server ends every connection of the follower (a restart, say)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (dbname,),
+        )
+    told = []
+    while not (line := follower.stderr.readline()).startswith("following "):
+        assert line, f"the follower ended: {''.join(told)}"
+        told.append(line)
+
+    # when another tool appends while it is following again
+    append_behind_the_views(postgres_url, "e-after", "inv-after")
+    deadline = time.monotonic() + 30
+    while views_position(postgres_url) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    follower.send_signal(signal.SIGTERM)
+    out, err = follower.communicate(timeout=60)
+
+    # then it said what it lost, tried again, and applied the event
+    assert any(": trying again in 1 s" in line for line in told), told
+    assert line.strip() == f"following {postgres_url} again (Ctrl-C to stop)"
+    assert "applied 1 event (1 since start)" in out
+    assert (follower.returncode, err) == (0, "stopped\n")
+    assert views_position(postgres_url) == 2
+
+
+def test_a_follower_that_cannot_start_ends_with_the_reason() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--db", "postgresql://postgres@127.0.0.1:1/none",
+         "follow", "--rounds", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: cannot connect to PostgreSQL at 127.0.0.1:1/none")
+    assert "trying again" not in done.stderr
