@@ -330,6 +330,18 @@ def _sequence_name(cursor: Any) -> str:
     return _SEQUENCE[key]
 
 
+def _caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether `error` is of `kind`, or was raised from or while handling one (the library
+    wraps the driver's errors in its own)."""
+    for _ in range(10):
+        if error is None:
+            return False
+        if isinstance(error, kind):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _connection_options(url: str) -> dict[str, str]:
     """What a postgresql:// URL asks for, read by libpq's own parser (so a URL means
     what it means to psql), or StorageError saying what is wrong with it."""
@@ -379,6 +391,7 @@ class PostgresStore:
         port = options.pop("port", "") or "5432"
         dbname = options.pop("dbname", "")
         self.where = f"{host}:{port}/{dbname}"
+        self.lock_timeout = env_seconds("INVLEDGER_LOCK_TIMEOUT", 30)
         if not dbname:
             raise StorageError(
                 f"{self.url} names no database: add it, as in postgresql://user@host/DBNAME"
@@ -393,7 +406,7 @@ class PostgresStore:
                 connect_timeout=env_seconds("INVLEDGER_CONNECT_TIMEOUT", 5),
                 pool_size=1,
                 max_overflow=4,
-                lock_timeout=env_seconds("INVLEDGER_LOCK_TIMEOUT", 30),
+                lock_timeout=self.lock_timeout,
                 originator_id_type="text",
                 # No pool_open_timeout: with it the pool waits for idle connections on
                 # every checkout and closes itself when a subscription holds one.
@@ -433,6 +446,11 @@ class PostgresStore:
             return f"cannot connect to PostgreSQL at {self.where}: {text}"
         if table := missing_view_table(text):
             return missing_view_reason(f"PostgreSQL {self.where}", table)
+        if _caused_by(error, psycopg.errors.LockNotAvailable):
+            return (
+                f"PostgreSQL {self.where} is locked by another writer; waited "
+                f"{self.lock_timeout} s ($INVLEDGER_LOCK_TIMEOUT) and gave up (retry later)"
+            )
         return f"PostgreSQL {self.where}: {text}"
 
     def _check_no_other_log(self, cursor: Any) -> None:

@@ -349,6 +349,28 @@ def test_locked_by_another_writer(tmp_path: Path) -> None:
 # PostgreSQL ---------------------------------------------------------------------------
 
 
+def test_postgres_locked_by_another_writer(postgres_url: str) -> None:
+    """As on SQLite: a writer gives up after the lock timeout, saying so; reads go on."""
+    import psycopg
+
+    made = cli(postgres_url, *WRITE)
+    assert made.returncode == 0, made.stderr
+    with psycopg.connect(postgres_url) as holder:
+        holder.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as every writer does
+
+        write = cli(postgres_url, "send", "erin", "frank", env={"INVLEDGER_LOCK_TIMEOUT": "1"})
+        read = cli(postgres_url, *READ, "--json", env={"INVLEDGER_LOCK_TIMEOUT": "1"})
+
+        assert_clean_failure(write, 2, "send while another writer holds the lock")
+        assert b"is locked by another writer; waited 1 s ($INVLEDGER_LOCK_TIMEOUT)" in (
+            write.stderr
+        )
+        assert read.returncode == 0, read.stderr
+        holder.rollback()
+    with psycopg.connect(postgres_url) as conn:
+        assert conn.execute("SELECT count(*) FROM stored_events").fetchone() == (1,)
+
+
 def test_postgres_server_unreachable(tmp_path: Path) -> None:
     env = {"INVLEDGER_CONNECT_TIMEOUT": "2"}
     started = time.monotonic()
