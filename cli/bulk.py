@@ -72,6 +72,9 @@ def import_(file: IO[bytes]) -> None:
     total = _size(file)
     bar = ProgressLine("importing", unit="lines")
     committed = [0]  # lines read when the latest batch was committed
+    # SIGTERM (a service manager's stop, `kill`) ends it as Ctrl-C does: told how far it
+    # got and how to resume, where the default would end it without a word.
+    signal.signal(signal.SIGTERM, _as_interrupt)
 
     def progress(lines: int, read: int) -> None:
         committed[0] = lines
@@ -129,6 +132,10 @@ def import_(file: IO[bytes]) -> None:
         f"imported {_events(result.imported)}, skipped {result.skipped:,} already in the ledger "
         f"({elapsed:.1f}s, {rate:,.0f} events/s)"
     )
+
+
+def _as_interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _events(count: int) -> str:
@@ -876,10 +883,7 @@ def follow(poll: float, rounds: int | None) -> None:
     def woke() -> None:
         woken[0] += 1
 
-    def terminated(_signal: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # the same clean stop as Ctrl-C
-
-    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGTERM, _as_interrupt)  # the same clean stop as Ctrl-C
     try:
         while rounds is None or woken[0] < rounds:
             left = None if rounds is None else rounds - woken[0]

@@ -518,9 +518,11 @@ def events_stored(db: str) -> int:
             return 0
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(
-    ledger_url: str, tmp_path: Path
+    ledger_url: str, tmp_path: Path, stop: signal.Signals
 ) -> None:
+    # (SIGTERM, a service manager's stop, ends it as Ctrl-C does)
     history = tmp_path / "history.jsonl"
     with open(history, "wb") as out:
         subprocess.run(
@@ -551,7 +553,7 @@ def test_an_import_interrupted_by_ctrl_c_says_what_is_stored_and_resumes(
     while stored == 0 and time.monotonic() < deadline:  # until a first batch is committed
         time.sleep(0.05)
         stored = events_stored(db)
-    importing.send_signal(signal.SIGINT)
+    importing.send_signal(stop)
     importing.wait(timeout=60)
     importing.stdin.close()
     assert importing.stdout is not None and importing.stderr is not None
