@@ -851,9 +851,11 @@ def follow(poll: float, rounds: int | None) -> None:
     follower also catches up events that other tools append to the log, so queries
     stay cheap. Stop it with Ctrl-C or SIGTERM (as a service manager does): it says
     "stopped" and exits 0, leaving the views as its last commit left them. Once it has
-    been following, a lost connection (a server restart, say) is told in one line and
-    tried again, after 1 s, then twice as long each time up to 30 s; it catches up
-    what was appended meanwhile. A failure before it first follows ends it (exit 2).
+    been following, a lost connection (a server restart, say) or a write lock held too
+    long is told in one line and tried again, after 1 s, then twice as long each time
+    up to 30 s; it catches up what was appended meanwhile. Any other failure (a row in
+    the log that is not invledger's, a view table dropped), or one before it first
+    follows, ends it (exit 2).
 
     \b
     Example:
@@ -862,7 +864,7 @@ def follow(poll: float, rounds: int | None) -> None:
     import time
 
     from cli.options import shown
-    from ledger.errors import StorageError
+    from ledger.errors import StorageUnavailable
 
     book = _ledger()
     total = [0]
@@ -878,10 +880,11 @@ def follow(poll: float, rounds: int | None) -> None:
     def ready() -> None:
         again = " again" if following[0] else ""
         click.echo(f"following {book.store.url}{again} (Ctrl-C to stop)", err=True)
-        following[0], pause[0] = True, 1.0
+        following[0] = True
 
     def woke() -> None:
         woken[0] += 1
+        pause[0] = 1.0  # a wake-up went through: the next loss waits 1 s again
 
     signal.signal(signal.SIGTERM, _as_interrupt)  # the same clean stop as Ctrl-C
     try:
@@ -890,7 +893,10 @@ def follow(poll: float, rounds: int | None) -> None:
             try:
                 book.follow(applied, poll_seconds=poll, rounds=left, on_ready=ready, on_wake=woke)
                 break
-            except StorageError as error:
+            except StorageUnavailable as error:
+                # A lost connection, a server restarting, a lock held too long: tried
+                # again. Anything else (a row that is not invledger's, a table gone)
+                # stays until someone mends it, and ends the follower (exit 2).
                 if not following[0]:
                     raise  # it never followed: a cause for the user to mend (exit 2)
                 click.echo(f"{shown(str(error))}: trying again in {pause[0]:g} s", err=True)

@@ -21,7 +21,13 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger import events as ev
 from ledger import rules
-from ledger.errors import BadInput, ImportStopped, RuleViolation, StorageError, UnknownId
+from ledger.errors import (
+    BadInput,
+    ImportStopped,
+    RuleViolation,
+    StorageUnavailable,
+    UnknownId,
+)
 from ledger.store import Record, SQLiteStore, Store, Tx, open_store, views_behind
 from projections import bulk
 from projections import views as views_module
@@ -328,7 +334,9 @@ class Ledger:
                         looker.join()
             except PersistenceError as error:
                 reason = " ".join(str(error).split())  # the driver's text runs over lines
-                raise StorageError(f"lost the subscription to {self.store.url}: {reason}") from None
+                raise StorageUnavailable(
+                    f"lost the subscription to {self.store.url}: {reason}"
+                ) from None
             if failed:
                 raise failed[0]
             return woken[0]

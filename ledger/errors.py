@@ -46,6 +46,11 @@ class StorageError(LedgerError):
     exit_code = 2
 
 
+class StorageUnavailable(StorageError):
+    """The storage cannot be reached or locked for now (a lost connection, a server that
+    restarts, a write lock held too long): the same command may succeed later."""
+
+
 class NoLedger(StorageError):
     """The --db names no ledger yet: no SQLite file, or no invledger tables in the database."""
 

@@ -25,7 +25,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
-from ledger.errors import NoLedger, StorageError
+from ledger.errors import NoLedger, StorageError, StorageUnavailable
 from ledger.schema import (
     SCHEMA_VERSION,
     STATEMENTS,
@@ -358,6 +358,10 @@ def _connection_options(url: str) -> dict[str, str]:
         raise StorageError(
             f"{shown_url(url)} is not a PostgreSQL URL libpq reads: {reason}"
         ) from None
+    except UnicodeDecodeError:  # a percent-encoded part that is not UTF-8 (%C3 alone)
+        raise StorageError(
+            f"{shown_url(url)}: a percent-encoded part of it is not UTF-8 text"
+        ) from None
     # What the URL leaves out, libpq's environment gives, as psql takes it: a service set
     # up with $PGHOST and $PGPORT must not find its ledger on another server.
     given = {}
@@ -392,6 +396,7 @@ class PostgresStore:
         dbname = options.pop("dbname", "")
         self.where = f"{host}:{port}/{dbname}"
         self.lock_timeout = env_seconds("INVLEDGER_LOCK_TIMEOUT", 30)
+        self._user = options.pop("user", os.environ.get("PGUSER", "postgres"))
         if not dbname:
             raise StorageError(
                 f"{self.url} names no database: add it, as in postgresql://user@host/DBNAME"
@@ -401,7 +406,7 @@ class PostgresStore:
                 dbname=dbname,
                 host=host,
                 port=port,
-                user=options.pop("user", os.environ.get("PGUSER", "postgres")),
+                user=self._user,
                 password=options.pop("password", os.environ.get("PGPASSWORD", "")),
                 connect_timeout=env_seconds("INVLEDGER_CONNECT_TIMEOUT", 5),
                 pool_size=1,
@@ -428,8 +433,16 @@ class PostgresStore:
             if hasattr(self, "datastore"):  # its pool holds a connection
                 self.datastore.close()
             if isinstance(error, (psycopg.Error, PersistenceError, OSError)):
-                raise StorageError(self._reason(error)) from None
+                raise self._error(error) from None
             raise
+
+    def _error(self, error: BaseException) -> StorageError:
+        """The StorageError for a failure of a transaction: StorageUnavailable where the
+        server could not be reached or answered with a passing state (a connection lost
+        or refused, a server shutting down, a lock or statement timeout), which may be
+        gone when the same work is tried again."""
+        kind = StorageUnavailable if _caused_by(error, psycopg.OperationalError) else StorageError
+        return kind(self._reason(error))
 
     def _reason(self, error: BaseException) -> str:
         text = masked(" ".join(str(error).split()) or type(error).__name__, self._url)
@@ -438,9 +451,12 @@ class PostgresStore:
             # with the URL's own connect_timeout where it gives one (a bad value of it is
             # the reason then).
             given = "connect_timeout" in conninfo_to_dict(self._url)
-            timeout: dict[str, Any] = {} if given else {"connect_timeout": 3}
+            # The same user as the pool's (its default is not libpq's, the system user).
+            keywords: dict[str, Any] = {"user": self._user}
+            if not given:
+                keywords["connect_timeout"] = 3
             try:
-                psycopg.connect(self._url, **timeout).close()
+                psycopg.connect(self._url, **keywords).close()
             except psycopg.Error as direct:
                 text = masked(" ".join(str(direct).split()), self._url)
             return f"cannot connect to PostgreSQL at {self.where}: {text}"
@@ -493,7 +509,7 @@ class PostgresStore:
         try:
             cursor.execute("SELECT value FROM inv_meta WHERE key = 'schema_version'")
             row = cursor.fetchone()
-        except psycopg.Error:
+        except psycopg.errors.UndefinedColumn:  # another program's inv_meta
             row = None
             cursor.connection.rollback()
         if row is None or not str(row[0]).isdigit():
@@ -598,7 +614,7 @@ class PostgresStore:
                     tx.abandon(error)
                     raise
         except (psycopg.Error, PersistenceError) as error:
-            raise StorageError(self._reason(error)) from None
+            raise self._error(error) from None
 
     @contextmanager
     def views_write(self, locked: Callable[[], None]) -> Iterator[PostgresTx]:
@@ -611,7 +627,7 @@ class PostgresStore:
                 locked()
                 yield PostgresTx(cursor, None, self.recorder)
         except (psycopg.Error, PersistenceError) as error:
-            raise StorageError(self._reason(error)) from None
+            raise self._error(error) from None
 
     @contextmanager
     def read(self) -> Iterator[PostgresTx]:
@@ -624,7 +640,7 @@ class PostgresStore:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield PostgresTx(cursor, None, self.recorder)
         except (psycopg.Error, PersistenceError) as error:
-            raise StorageError(self._reason(error)) from None
+            raise self._error(error) from None
 
     def close(self) -> None:
         self.datastore.close()

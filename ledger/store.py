@@ -25,7 +25,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from ledger import sqlite_memory
-from ledger.errors import NoLedger, StorageError
+from ledger.errors import NoLedger, StorageError, StorageUnavailable
 from ledger.schema import (
     SCHEMA_VERSION,
     TOPIC_PREFIX,
@@ -169,7 +169,9 @@ def _user_part(rest: str) -> tuple[str | None, str]:
         return user_info, host + rest[len(authority) :]
     path = re.split(r"[?#]", rest, maxsplit=1)[0]
     user_info, at, host = path.rpartition("@")
-    if at and ":" in user_info.split("/", 1)[0]:
+    head = user_info.split("/", 1)[0]
+    # `user:pa/ss@host/db`, not `host:5432/db@name` (a port) nor `[::1]:5432/...`.
+    if at and ":" in head and not head.startswith("[") and not head.split(":", 1)[1].isdigit():
         return user_info, host + rest[len(path) :]
     return None, rest
 
@@ -193,10 +195,14 @@ def url_passwords(url: str) -> list[str]:
 
 
 def masked(text: str, url: str) -> str:
-    """`text` with `url` shown without its password, and any password it quotes masked."""
+    """`text` with `url` shown without its password, and any password it quotes masked
+    (libpq quotes a token it cannot read: `invalid percent-encoded token: "..."`)."""
     text = text.replace(url, shown_url(url))
     for password in sorted(url_passwords(url), key=len, reverse=True):
-        text = re.sub(rf"(?<![\w%]){re.escape(password)}(?![\w%])", "***", text)
+        for quote_mark in ('"', "'"):
+            text = text.replace(
+                f"{quote_mark}{password}{quote_mark}", f"{quote_mark}***{quote_mark}"
+            )
     return text
 
 
@@ -436,7 +442,7 @@ class SQLiteStore:
                         except sqlite3.Error:
                             pass
         except (sqlite3.Error, PersistenceError) as error:
-            raise StorageError(_sqlite_reason(self.path, error)) from None
+            raise _sqlite_error(self.path, error) from None
 
     @contextmanager
     def read(self) -> Iterator[SQLiteTx]:
@@ -449,7 +455,7 @@ class SQLiteStore:
                 finally:
                     conn.rollback()
         except (sqlite3.Error, PersistenceError) as error:
-            raise StorageError(_sqlite_reason(self.path, error)) from None
+            raise _sqlite_error(self.path, error) from None
 
     def close(self) -> None:
         self.datastore.close()
@@ -564,8 +570,10 @@ def _sqlite_schema_version(conn: sqlite3.Connection) -> int | None:
         return None
     try:
         row = conn.execute("SELECT value FROM inv_meta WHERE key='schema_version'").fetchone()
-    except sqlite3.OperationalError:  # no such column: another program's inv_meta
-        row = ("",)
+    except sqlite3.OperationalError as error:
+        if "no such column" not in str(error):
+            raise
+        row = ("",)  # another program's inv_meta
     if row is None or not str(row[0]).isdigit():
         # invledger writes its version in the transaction that makes inv_meta.
         raise StorageError(
@@ -595,6 +603,13 @@ LOCK_STEP_MS = 100
 def _is_busy(error: BaseException) -> bool:
     text = str(error)
     return "locked" in text or "busy" in text
+
+
+def _sqlite_error(path: str, error: BaseException) -> StorageError:
+    """The StorageError for a SQLite failure: StorageUnavailable for a lock that another
+    writer held too long (trying again later may succeed), else a StorageError."""
+    kind = StorageUnavailable if _is_busy(error) else StorageError
+    return kind(_sqlite_reason(path, error))
 
 
 def _sqlite_reason(path: str, error: BaseException) -> str:

@@ -287,6 +287,9 @@ class ReadAhead:
 _FOLDER_PREFIX = "invledger-range-"
 # The scratch ledgers of `replay --check`, `--until` and `--policy` (projections.rebuild).
 SCRATCH_PREFIX = "invledger-scratch-"
+# The trial ledgers of earlier versions' creating commands, which were not locked: a
+# folder of that name is a killed process's (the trial now uses SCRATCH_PREFIX).
+_OLD_TRIAL_PREFIX = "invledger-trial-"
 
 
 # A folder is swept only this long after it was made: time for its maker to lock it.
@@ -312,7 +315,9 @@ def sweep() -> None:
     root = tempfile.gettempdir()
     try:
         names = [
-            name for name in os.listdir(root) if name.startswith((_FOLDER_PREFIX, SCRATCH_PREFIX))
+            name
+            for name in os.listdir(root)
+            if name.startswith((_FOLDER_PREFIX, SCRATCH_PREFIX, _OLD_TRIAL_PREFIX))
         ]
     except OSError:
         return

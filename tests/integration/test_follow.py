@@ -239,3 +239,33 @@ def test_a_follower_that_cannot_start_ends_with_the_reason() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("Error: cannot connect to PostgreSQL at 127.0.0.1:1/none")
     assert "trying again" not in done.stderr
+
+
+def test_a_follower_ends_at_a_failure_trying_again_cannot_mend(tmp_path: object) -> None:
+    """A row in the log that is not invledger's stays until someone mends it: the
+    follower ends with the reason (exit 2), where a lost connection is tried again."""
+    import sqlite3
+    from pathlib import Path
+
+    db = str(Path(str(tmp_path)) / "ledger.db")
+    record_a_send(db)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--db", db, "follow", "--poll", "0.1", "--rounds", "10000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert follower.stderr is not None
+    assert follower.stderr.readline().startswith("following ")
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+            "VALUES ('e-foreign', 1, 'invledger:invitation_sent', CAST('{}' AS BLOB))"
+        )
+    conn.close()
+
+    _, err = follower.communicate(timeout=60)
+
+    assert follower.returncode == 2, err
+    assert "trying again" not in err
+    assert err.strip().splitlines()[-1].startswith("Error: ")

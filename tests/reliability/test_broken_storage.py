@@ -371,6 +371,28 @@ def test_postgres_locked_by_another_writer(postgres_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM stored_events").fetchone() == (1,)
 
 
+def test_postgres_a_timeout_reading_the_schema_version_is_not_taken_for_a_foreign_table(
+    postgres_url: str,
+) -> None:
+    """Only an inv_meta of other columns is another program's: a timeout, a lock held or a
+    lost connection while reading it is the reason told, not "not an invledger ledger"."""
+    import psycopg
+
+    made = cli(postgres_url, *WRITE)
+    assert made.returncode == 0, made.stderr
+    impatient = f"{postgres_url}?options=-c%20statement_timeout%3D500"
+    with psycopg.connect(postgres_url) as holder:
+        holder.execute("LOCK TABLE inv_meta IN ACCESS EXCLUSIVE MODE")
+
+        done = cli(impatient, *READ)
+
+        holder.rollback()
+    assert_clean_failure(done, 2, "status while inv_meta is locked past the statement timeout")
+    assert b"not an invledger ledger" not in done.stderr, done.stderr
+    assert b"statement timeout" in done.stderr, done.stderr
+    assert cli(postgres_url, *READ).returncode == 0
+
+
 def test_postgres_server_unreachable(tmp_path: Path) -> None:
     env = {"INVLEDGER_CONNECT_TIMEOUT": "2"}
     started = time.monotonic()
@@ -423,6 +445,8 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
         ("postgresql://postgres:hun%ZZter2@127.0.0.1/ledger", "invalid percent-encoded"),
         ("postgresql://postgres@127.0.0.1/ledger?password=hun%ZZter2", "invalid percent-encoded"),
         ("postgresql://postgres:hun/ter2@127.0.0.1:5432/ledger", "password as %2F"),
+        ("postgresql://postgres:hun%C3ter2@127.0.0.1/ledger", "is not UTF-8 text"),
+        ("postgresql://postgres:hunter2@127.0.0.1:1/led@ger", "127.0.0.1:1/led@ger"),
     ],
     ids=[
         "port-not-a-number",
@@ -437,6 +461,8 @@ def test_postgres_newer_schema(postgres_url: str) -> None:
         "password-libpq-cannot-decode",
         "password-option-libpq-cannot-decode",
         "password-with-a-raw-slash",
+        "password-not-utf-8",
+        "database-name-with-an-at",
     ],
 )
 def test_postgres_url_that_cannot_be_read(url: str, says: str) -> None:

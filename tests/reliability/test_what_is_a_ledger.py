@@ -446,11 +446,13 @@ def test_the_trial_on_an_empty_ledger_sweeps_what_a_killed_one_left_and_leaves_n
     one in a scratch folder: a process killed there leaves that folder, which the next
     command's trial removes (its lock is held by nobody)."""
     scratch = tmp_path / "tmp"
-    left = scratch / "invledger-scratch-killed"
-    left.mkdir(parents=True)
-    (left / "scratch.db").write_bytes(b"an empty ledger")
     an_hour_ago = time.time() - 3600
-    os.utime(left, (an_hour_ago, an_hour_ago))
+    # (an earlier version's trial folder, which it did not lock, too)
+    for name in ("invledger-scratch-killed", "invledger-trial-killed"):
+        left = scratch / name
+        left.mkdir(parents=True)
+        (left / "scratch.db").write_bytes(b"an empty ledger")
+        os.utime(left, (an_hour_ago, an_hour_ago))
 
     made = cli(tmp_path / "new.db", "send", "carol", "dave", env={"TMPDIR": str(scratch)})
 
