@@ -268,17 +268,29 @@ deny = cli.command(
 # Questions -------------------------------------------------------------------------
 
 
+# How many times a query catches the views up before it answers from them as they are
+# (another process may go on appending behind them: a PostgreSQL import's batches).
+_CATCH_UPS = 3
+
+
 def _read(query: Any, *args: Any, **options: Any) -> Any:
-    """Run a query in one read transaction after bringing the views up to date."""
-    from ledger.store import open_store, views_behind
+    """Run a query in one read transaction after bringing the views up to date.
+
+    The views are found current in the very snapshot the query reads: checked in a
+    transaction of its own, they could be cleared by a `replay` before the query's
+    began, and the query would answer from empty views (a blocked pair allowed).
+    """
+    from ledger.store import behind_in, open_store
 
     store = open_store(click.get_current_context().find_root().obj, existing=True)
-    if views_behind(store):  # rare: only then is the write side loaded
-        from ledger.application import Ledger
+    for attempt in range(_CATCH_UPS + 1):
+        with store.read() as tx:
+            if attempt == _CATCH_UPS or not behind_in(tx):
+                return query(tx, *args, **options)
+        from ledger.application import Ledger  # rare: only then is the write side loaded
 
         Ledger(store=store).ensure_current()
-    with store.read() as tx:
-        return query(tx, *args, **options)
+    raise AssertionError("not reached")
 
 
 @cli.command()

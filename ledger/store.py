@@ -88,11 +88,16 @@ class Store(Protocol):
 def views_behind(store: Store) -> bool:
     """Do the views lag the log (a crash, an interrupted replay, another tool's append)?"""
     with store.read() as tx:
-        row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (VIEWS_TRACKING_KEY,))
-        # The last event stored, not the next position: on PostgreSQL an insert rolled
-        # back uses up numbers, and views tracking the last event are not behind.
-        last = tx.one("SELECT COALESCE(MAX(rowid), 0) FROM stored_events")
-        behind: bool = (int(row[0]) if row else 0) < (int(last[0]) if last else 0)
+        return behind_in(tx)
+
+
+def behind_in(tx: Tx) -> bool:
+    """Do the views lag the log in this transaction's snapshot?"""
+    row = tx.one("SELECT position FROM inv_tracking WHERE view = ?", (VIEWS_TRACKING_KEY,))
+    # The last event stored, not the next position: on PostgreSQL an insert rolled
+    # back uses up numbers, and views tracking the last event are not behind.
+    last = tx.one("SELECT COALESCE(MAX(rowid), 0) FROM stored_events")
+    behind: bool = (int(row[0]) if row else 0) < (int(last[0]) if last else 0)
     return behind
 
 

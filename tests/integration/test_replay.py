@@ -215,3 +215,37 @@ def test_fingerprints_hold_a_few_rows_at_a_time_however_wide_the_rows(tmp_path: 
     )
     assert found == hashlib.sha256(lines.encode()).hexdigest()[:16]
     book.close()
+
+
+def test_a_query_answers_from_views_it_found_current_in_its_own_snapshot(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `replay` beside a query clears the views, then fills them again. The query must
+    not find them current in one transaction and read them in another: cleared in
+    between, empty views would let a blocked pair invite (`check` said yes)."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from projections import queries
+
+    book = Ledger(ledger_url)
+    sent = book.record({"type": "invitation_sent", "invitation": "i1", "sender": "ann",
+                        "recipient": "bo", "at": "2026-01-05T12:00:00Z"})  # fmt: skip
+    book.record({"type": "invitation_ignored", "invitation": sent.event.invitation,
+                 "at": "2026-01-05T13:00:00Z"})  # fmt: skip
+    real_check = queries.check
+
+    def cleared_meanwhile(tx: object, *args: object, **options: object) -> object:
+        # the replay's first step commits, on a connection of its own, after this
+        # query's transaction found the views current and before it reads them
+        other = Ledger(ledger_url)
+        rebuild.clear(other.store)
+        other.close()
+        return real_check(tx, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queries, "check", cleared_meanwhile)
+    done = CliRunner().invoke(cli, ["--db", ledger_url, "check", "ann", "bo", "--json"])
+
+    assert done.exit_code == 1, done.output
+    assert json.loads(done.stdout)["rule"] == "blocked"
+    book.close()
