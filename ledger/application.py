@@ -188,7 +188,7 @@ class Ledger:
         """
         count = 0
         for _, _, state in self.notifications(since):
-            out.write(state)
+            out.write(ev.stored_bytes(state))
             out.write(b"\n")
             count += 1
             if progress is not None and count % CATCH_UP_PAGE == 0:
@@ -635,7 +635,7 @@ def _stored_states_later(tx: Tx, ids: set[str]) -> Callable[[], dict[str, bytes]
     rows = tx.select_in_later(
         "SELECT originator_id, state FROM stored_events WHERE originator_id IN ({})", list(ids)
     )
-    return lambda: {event_id: bytes(state) for event_id, state in rows()}
+    return lambda: {event_id: ev.stored_bytes(state) for event_id, state in rows()}
 
 
 def _concerns(event: ev.Event, member: str, invitations: set[str], appeals: set[str]) -> bool:

@@ -427,6 +427,12 @@ def encode(event: _Event) -> bytes:
     return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 
 
+def stored_bytes(state: bytes | bytearray | memoryview | str) -> bytes:
+    """A stored event's state as bytes: the library writes bytes, while another tool
+    may have written text (`sqlite3`'s `INSERT ... VALUES ('{...}')` stores TEXT)."""
+    return state.encode("utf-8", "surrogateescape") if isinstance(state, str) else bytes(state)
+
+
 def decode(state: bytes) -> Event:
     """A stored event back to its model (stored events were validated when appended)."""
     try:
@@ -488,7 +494,7 @@ def _as_stored(state: bytes) -> Event:
 
 def not_ours(state: bytes, reason: str) -> UnreadableLog:
     """The error for a stored event that invledger did not write, `reason` saying why."""
-    shown = bytes(state[:80]).decode("utf-8", "replace")
+    shown = stored_bytes(state)[:80].decode("utf-8", "replace")
     return UnreadableLog(
         f"the log holds a stored event that is not one of invledger's ({reason}, reading "
         f"{shown!r}): another tool wrote it into stored_events; remove that row to use the "

@@ -494,7 +494,7 @@ def _others(
         f"AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid",
         (after, last, *topics),
     )
-    others = [(position, ev.decode(bytes(state))) for position, state in stored]
+    others = [(position, ev.decode(ev.stored_bytes(state))) for position, state in stored]
     return [(p, event) for p, event in others if until is None or event.at <= until]
 
 
@@ -618,7 +618,7 @@ def _stored_state(tx: Tx, log: str, position: int) -> bytes:
     """The stored event at `position`, decoded as the event-by-event path decodes it:
     UnreadableLog, with its reason, if it is not one of invledger's."""
     stored = tx.one(f"SELECT state FROM {log} WHERE rowid = ?", (position,))
-    state = bytes(stored[0]) if stored else b""
+    state = ev.stored_bytes(stored[0]) if stored else b""
     ev.decode(state)
     return state
 
@@ -658,7 +658,7 @@ def _first_unreadable(tx: Tx, log: str, after: int, last: int) -> UnreadableLog 
     for rows in tx.chunks(stored, 10_000):
         for (state,) in rows:
             try:
-                ev.decode(bytes(state))
+                ev.decode(ev.stored_bytes(state))
             except UnreadableLog as error:
                 return error
     return None

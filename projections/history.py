@@ -54,7 +54,11 @@ def changes_until(tx: Tx, at_us: int) -> list[tuple[int, int, dict[str, int]]]:
         "JOIN stored_events s ON s.rowid = p.position WHERE p.at_us <= ? ORDER BY p.position",
         (at_us,),
     )
-    return [(position, at, json.loads(bytes(state))["policy"]) for position, at, state in rows]
+    # (json reads text as well as bytes: a row another tool wrote as TEXT)
+    return [
+        (position, at, json.loads(state if isinstance(state, str) else bytes(state))["policy"])
+        for position, at, state in rows
+    ]
 
 
 def standing_state(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStanding:
@@ -148,7 +152,7 @@ def refold(tx: Tx, member: str, moment: datetime) -> standing_rules.MemberStandi
             next_change += 1
 
     for position, data in inputs:
-        event = ev.decode(bytes(data))
+        event = ev.decode(ev.stored_bytes(data))
         if event.at > moment:
             continue
         changes_before(position)

@@ -124,7 +124,9 @@ def feed(
                 )
                 if not rows:
                     break
-                decoded = [(position, ev.decode(bytes(state))) for position, _, state in rows]
+                decoded = [
+                    (position, ev.decode(ev.stored_bytes(state))) for position, _, state in rows
+                ]
                 chosen = [
                     (position, event)
                     for position, event in decoded
@@ -229,7 +231,7 @@ def _copy_events(source: Store, out: Tx, after: int, last: int) -> None:
             "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
             "VALUES (?, ?, ?, ?, ?)",
             [
-                (position, str(key), version, topic, bytes(state))
+                (position, str(key), version, topic, ev.stored_bytes(state))
                 for position, key, version, topic, state in rows
             ],
         )

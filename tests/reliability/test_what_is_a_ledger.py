@@ -296,6 +296,52 @@ def test_rows_another_tool_wrote_into_the_log_are_one_error_line(
         assert state not in done.stdout
 
 
+@pytest.mark.parametrize(("state", "says"), FOREIGN_ROWS.values(), ids=FOREIGN_ROWS.keys())
+def test_a_foreign_row_written_as_text_is_read_as_one_written_as_bytes(
+    tmp_path: Path, state: bytes, says: bytes
+) -> None:
+    """`sqlite3`'s `INSERT ... VALUES ('{...}')` stores the state as TEXT, where the
+    library writes a BLOB: the same one error line, never a traceback."""
+    db = str(tmp_path / "ledger.db")
+    _make_ledger(db)
+    literal = state.decode().replace("'", "''")
+    _run_sql(
+        db,
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        f"VALUES ('e-foreign', 1, 'invledger:invitation_accepted', '{literal}')",
+    )
+
+    for args in (("status", "carol"), ("replay",), ("export",)):
+        done = cli(db, *args)
+
+        assert_clean_failure(done, 2, f"{args} over a foreign row written as TEXT")
+        assert says in done.stderr, done.stderr
+
+
+def test_a_valid_event_another_tool_wrote_as_text_is_applied_and_exported(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "ledger.db")
+    _make_ledger(db)
+    line = (
+        '{"id":"e-text","type":"invitation_sent","at":"2026-01-06T12:00:00Z",'
+        '"invitation":"i-text","sender":"gil","recipient":"hal"}'
+    )
+    _run_sql(
+        db,
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+        f"VALUES ('e-text', 1, 'invledger:invitation_sent', '{line}')",
+    )
+
+    exported = cli(db, "export")
+    checked = cli(db, "check", "gil", "hal")
+
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines()[-1] == line.encode()
+    assert checked.returncode == 1 and b"pending" in checked.stdout, checked
+    assert cli(db, "replay", "--check").returncode == 0
+
+
 @pytest.mark.postgres
 def test_a_search_path_in_the_url_does_not_move_the_ledger(postgres_url: str) -> None:
     """invledger's tables stay beside the library's log in `public`, whatever schema the
