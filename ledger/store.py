@@ -503,8 +503,10 @@ def probe_uri(path: str) -> str:
     is a mix of pages from different commits and reads as malformed. Then read-only, which
     reads the WAL too (and may rebuild its -shm index, as any reader would).
     """
-    mode = "mode=ro" if os.path.exists(path + "-wal") else "immutable=1"
-    return f"file:{quote(os.path.abspath(path))}?{mode}"
+    # SQLite names the WAL after the file a symbolic link leads to, not after the link.
+    real = os.path.realpath(path)
+    mode = "mode=ro" if os.path.exists(real + "-wal") else "immutable=1"
+    return f"file:{quote(real)}?{mode}"
 
 
 def _check_sqlite_path(path: str) -> None:

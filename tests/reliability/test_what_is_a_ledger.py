@@ -504,3 +504,25 @@ def test_the_trial_on_an_empty_ledger_sweeps_what_a_killed_one_left_and_leaves_n
 
     assert made.returncode == 0, made.stderr
     assert list(scratch.iterdir()) == []
+
+
+def test_a_ledger_reached_by_a_symbolic_link_is_read_with_its_wal(tmp_path: Path) -> None:
+    """SQLite names the WAL after the file a link leads to: the look invledger takes
+    before opening must read that WAL too, or a ledger whose content is still in it
+    reads as no ledger (or, mid-checkpoint, as a malformed file)."""
+    db = tmp_path / "ledger.db"
+    holder = sqlite3.connect(db)  # open throughout: nothing checkpoints the WAL away
+    try:
+        holder.execute("PRAGMA journal_mode = WAL")
+        holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        made = cli(str(db), "send", "carol", "dave", "--at", AT)
+        assert made.returncode == 0, made.stderr
+        assert (tmp_path / "ledger.db-wal").stat().st_size > 0
+        link = tmp_path / "link.db"
+        link.symlink_to(db)
+
+        done = cli(str(link), "check", "carol", "dave")
+
+        assert done.returncode == 1 and b"pending" in done.stdout, done
+    finally:
+        holder.close()
