@@ -304,9 +304,14 @@ def replay(
         return
     if until is not None or check_only:
         book.ensure_current()
+        stored: dict[str, str] = {}
+        if check_only:
+            # The stored views and the log through the position they reflect, in one
+            # snapshot: what other writers append meanwhile is in neither.
+            total, stored = rebuild.fingerprinted(store)
         with rebuild.scratch() as space:
             bar = ProgressLine("replaying", total)
-            applied = rebuild.feed(store, space, until=until, progress=bar.advance)
+            applied = rebuild.feed(store, space, until=until, progress=bar.advance, through=total)
             elapsed = bar.finish()
             fresh = rebuild.fingerprints(space)
             summary: dict[str, Any] = {
@@ -322,7 +327,6 @@ def replay(
                 with space.read() as tx:
                     summary["restricted"] = render.plain(queries.restricted(tx, until))["members"]
             if check_only:
-                stored = rebuild.fingerprints(store)
                 summary["differences"] = sorted(t for t in fresh if fresh[t] != stored[t])
         _print_replay(summary, as_json)
         if check_only and summary["differences"]:

@@ -97,17 +97,21 @@ def feed(
     until: datetime | None = None,
     policy: Policy | None = None,
     progress: Progress | None = None,
+    through: int | None = None,
 ) -> int:
     """Apply the source's log after the target's tracking position to the target's views;
     returns how many events were applied.
 
     With `until`, only events at or before that moment; with `policy`, that policy
-    from the start and the log's policy changes left out. `progress` is told every
-    event passed, applied or left out.
+    from the start and the log's policy changes left out; with `through`, only the log
+    up to that position (what other writers append meanwhile is left out). `progress`
+    is told every event passed, applied or left out.
     """
     applied = 0
-    if isinstance(target, SQLiteStore) and _in_sql(source, target):
-        applied += _feed_in_sql(source, target, until=until, policy=policy, progress=progress)
+    if isinstance(target, SQLiteStore) and _in_sql(source, target, through):
+        applied += _feed_in_sql(
+            source, target, until=until, policy=policy, progress=progress, through=through
+        )
     while True:
         # One transaction per FLUSH_EVERY events (or bulk range): rows and tracking
         # commit together, so an interrupted rebuild resumes from the last commit.
@@ -122,6 +126,8 @@ def feed(
                     if source is target
                     else _page(source, views.position)
                 )
+                if through is not None:
+                    rows = [row for row in rows if row[0] <= through]
                 if not rows:
                     break
                 decoded = [
@@ -146,14 +152,15 @@ def feed(
             return applied
 
 
-def _in_sql(source: Store, target: SQLiteStore) -> bool:
+def _in_sql(source: Store, target: SQLiteStore, through: int | None = None) -> bool:
     """Can the target apply the source's events in SQL (far enough behind for the bulk
     path to pay)?"""
     with target.read() as tx:
         if not bulk.supported(tx):
             return False
         done = Views(tx).position
-    return last_position(source) - done >= bulk.WORTH_IT
+    end = last_position(source) if through is None else min(through, last_position(source))
+    return end - done >= bulk.WORTH_IT
 
 
 def _feed_in_sql(
@@ -163,6 +170,7 @@ def _feed_in_sql(
     until: datetime | None,
     policy: Policy | None,
     progress: Progress | None,
+    through: int | None = None,
 ) -> int:
     """Apply the source's events to the target's views by ranges in SQL; leaves fewer
     than WORTH_IT events at the end to the caller. The target's own log is read in
@@ -170,7 +178,7 @@ def _feed_in_sql(
     transaction; a PostgreSQL ledger's events of the range are first copied into the
     target's log, with their positions."""
     applied = 0
-    end = last_position(source)
+    end = last_position(source) if through is None else min(through, last_position(source))
     copied = source is not target and not isinstance(source, SQLiteStore)
     attached = source.path if source is not target and isinstance(source, SQLiteStore) else None
     ahead = None
@@ -276,7 +284,13 @@ print(found[0] if found else 0, digest.hexdigest()[:16])
 
 
 def fingerprints(store: Store) -> dict[str, str]:
-    """A SHA-256 of each view table's rows in key order.
+    """A SHA-256 of each view table's rows in key order (see `fingerprinted`)."""
+    return fingerprinted(store)[1]
+
+
+def fingerprinted(store: Store) -> tuple[int, dict[str, str]]:
+    """The views' tracking position, and a SHA-256 of each view table's rows in key
+    order, read in one snapshot: the views as they stood at that position.
 
     Each row is one line, the JSON array of its values. SQLite writes the lines itself
     (`json_array`, one function per row: 2.3 x faster than fetching the values into
@@ -306,7 +320,7 @@ def fingerprints(store: Store) -> dict[str, str]:
             if beside is not None and beside.poll() is None:
                 beside.kill()
                 beside.wait()
-    return {table: found[table] for table in VIEW_TABLES}
+    return position, {table: found[table] for table in VIEW_TABLES}
 
 
 def _query(tx: Tx, table: str) -> str:

@@ -521,7 +521,7 @@ def scratch_fingerprints(
     one: its fingerprints and how many events it passed."""
     with monkeypatch.context() as patch:
         if not in_sql:
-            patch.setattr(rebuild, "_in_sql", lambda source, target: False)
+            patch.setattr(rebuild, "_in_sql", lambda source, target, through=None: False)
         with rebuild.scratch() as space:
             passed = rebuild.feed(book.store, space, until=until, policy=policy)
             return rebuild.fingerprints(space), passed

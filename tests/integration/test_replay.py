@@ -249,3 +249,37 @@ def test_a_query_answers_from_views_it_found_current_in_its_own_snapshot(
     assert done.exit_code == 1, done.output
     assert json.loads(done.stdout)["rule"] == "blocked"
     book.close()
+
+
+def test_replay_check_compares_the_views_and_the_log_at_one_position(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers go on appending while `replay --check` rebuilds in its scratch space: it
+    compares the stored views with the log through the position they reflect, so an
+    event appended meanwhile is in neither and no difference is reported falsely."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    book = Ledger(ledger_url)
+    for i in range(3):
+        book.record({"type": "invitation_sent", "invitation": f"i{i}", "sender": "ann",
+                     "recipient": f"r{i}", "at": "2026-01-05T12:00:00Z"})  # fmt: skip
+    real_feed = rebuild.feed
+
+    def appended_meanwhile(*args: object, **options: object) -> int:
+        applied = real_feed(*args, **options)  # type: ignore[arg-type]
+        writer = Ledger(ledger_url)  # another process's send, after the scratch was fed
+        writer.record({"type": "invitation_sent", "invitation": "i-late", "sender": "cy",
+                       "recipient": "di", "at": "2026-01-05T12:00:00Z"})  # fmt: skip
+        writer.close()
+        return applied
+
+    monkeypatch.setattr(rebuild, "feed", appended_meanwhile)
+    done = CliRunner().invoke(cli, ["--db", ledger_url, "replay", "--check", "--json"])
+
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    assert summary["differences"] == []
+    assert (summary["events"], summary["last_position"]) == (3, 3)
+    book.close()
