@@ -553,12 +553,10 @@ def policy_show(at: datetime | None, as_json: bool) -> None:
         invledger policy show --json
         invledger policy show --at 2025-06-01T00:00:00Z
     """
+    from cli.main import read_current
     from projections.history import policy_at
 
-    book = _ledger()
-    book.ensure_current()
-    with book.store.read() as tx:
-        current = policy_at(tx, moment_or_now(at))
+    current = read_current(policy_at, moment_or_now(at))  # views found current in its snapshot
     if as_json:
         click.echo(json.dumps(current.as_dict(), indent=2))
         return

@@ -273,7 +273,7 @@ deny = cli.command(
 _CATCH_UPS = 3
 
 
-def _read(query: Any, *args: Any, **options: Any) -> Any:
+def read_current(query: Any, *args: Any, **options: Any) -> Any:
     """Run a query in one read transaction after bringing the views up to date.
 
     The views are found current in the very snapshot the query reads: checked in a
@@ -316,7 +316,9 @@ def check(
     from projections import queries
 
     # Without --at: what `send` would answer now, against everything logged so far.
-    out = _read(queries.check, sender, recipient, email, moment_or_now(at), as_logged=at is None)
+    out = read_current(
+        queries.check, sender, recipient, email, moment_or_now(at), as_logged=at is None
+    )
     if as_json:
         render.print_json(out)
     elif out.allowed:
@@ -343,7 +345,7 @@ def status(member: str, at: datetime | None, as_json: bool) -> None:
     """
     from projections import queries
 
-    out = _read(queries.status, member, moment_or_now(at))
+    out = read_current(queries.status, member, moment_or_now(at))
     render.show(out, as_json, render.status)
 
 
@@ -367,7 +369,7 @@ def audit(member: str, as_statement: bool, at: datetime | None, as_json: bool) -
     """
     from projections import queries
 
-    out = _read(queries.audit, member, moment_or_now(at))
+    out = read_current(queries.audit, member, moment_or_now(at))
     if as_statement:
         from projections.statement import statement_fields, statement_of_reasons
 
@@ -397,7 +399,7 @@ def blocks(member: str, at: datetime | None, as_json: bool) -> None:
     """
     from projections import queries
 
-    out = _read(queries.blocks, member, moment_or_now(at))
+    out = read_current(queries.blocks, member, moment_or_now(at))
     render.show(out, as_json, render.blocks)
 
 
@@ -413,7 +415,7 @@ def restricted(at: datetime | None, as_json: bool) -> None:
     """
     from projections import queries
 
-    out = _read(queries.restricted, moment_or_now(at))
+    out = read_current(queries.restricted, moment_or_now(at))
     render.show(out, as_json, render.restricted)
 
 
@@ -436,7 +438,7 @@ def appeals(only_open: bool, only_overdue: bool, at: datetime | None, as_json: b
     """
     from projections import queries
 
-    out = _read(queries.appeals, moment_or_now(at), only_open, only_overdue)
+    out = read_current(queries.appeals, moment_or_now(at), only_open, only_overdue)
     render.show(out, as_json, render.appeals)
 
 

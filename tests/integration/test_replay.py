@@ -283,3 +283,33 @@ def test_replay_check_compares_the_views_and_the_log_at_one_position(
     assert summary["differences"] == []
     assert (summary["events"], summary["last_position"]) == (3, 3)
     book.close()
+
+
+def test_policy_show_reads_the_views_it_found_current(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As every query: a replay clearing the views between the check and the read would
+    make `policy show` give the default policy for the one in force."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from projections import history
+
+    stricter = tmp_path / "stricter.json"
+    stricter.write_text('{"version": 2, "restrict_at": 6}')
+    assert (
+        CliRunner().invoke(cli, ["--db", ledger_url, "policy", "set", str(stricter)]).exit_code == 0
+    )
+    real_policy_at = history.policy_at
+
+    def cleared_meanwhile(tx: object, moment: object) -> object:
+        other = Ledger(ledger_url)
+        rebuild.clear(other.store)
+        other.close()
+        return real_policy_at(tx, moment)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history, "policy_at", cleared_meanwhile)
+    done = CliRunner().invoke(cli, ["--db", ledger_url, "policy", "show", "--json"])
+
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["version"] == 2
