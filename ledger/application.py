@@ -142,8 +142,9 @@ class Ledger:
 
         def parse_next() -> None:
             # Run inside the batch's transaction on PostgreSQL (with `read_ahead`),
-            # after its commit on SQLite and from a pipe (see below). A failure to read the input is raised once that batch
-            # is committed, as it would be had the lines been read after it.
+            # after its commit on SQLite and from a pipe (see below). A failure to read
+            # the input is raised once that batch is committed, as it would be had the
+            # lines been read after it.
             try:
                 following.append(next(batches, None))
             except (OSError, ValueError) as error:  # what reading a file raises
