@@ -443,7 +443,7 @@ def apply_range(
         # The shares are each step's usual part of the time.
         done(0.3)
         _outcomes(tx, new_ready=ready)
-        _refuse_orphans(tx, log)
+        _refuse_orphans(tx, log, after, last)
         done(0.45)
         _invitations(tx)
         reports = _reports(tx, views, others)
@@ -591,7 +591,7 @@ def _outcomes(tx: Tx, *, new_ready: bool = False) -> None:
     tx.run(f"CREATE TEMP TABLE inv_r_inv AS {new} UNION ALL {_OLD_OUTCOMES}")
 
 
-def _refuse_orphans(tx: Tx, log: str) -> None:
+def _refuse_orphans(tx: Tx, log: str, after: int, last: int) -> None:
     """UnreadableLog if the range answers an invitation that nothing sent (another tool
     wrote the response into the log: the rules refuse it), as event by event.
 
@@ -609,7 +609,26 @@ def _refuse_orphans(tx: Tx, log: str) -> None:
         "WHERE a.old_status IS NULL AND a.inv NOT IN (SELECT inv FROM inv_r_sent) LIMIT 1"
     )
     if found is None:
-        raise response_to_nothing("?", "?")
+        # Not a response to nothing, yet the counts differ: an invitation id sent again,
+        # in the range or after the views' own send of it.
+        again = tx.one(
+            "SELECT s.pos, s.inv FROM inv_r_sent s WHERE EXISTS (SELECT 1 FROM inv_r_sent t "
+            "WHERE t.inv = s.inv AND t.pos < s.pos) OR EXISTS (SELECT 1 FROM inv_invitations i "
+            "WHERE i.invitation = s.inv) ORDER BY s.pos LIMIT 1"
+        )
+        if again is not None:
+            stored = tx.one(f"SELECT originator_id FROM {log} WHERE rowid = ?", (again[0],))
+            raise UnreadableLog(
+                f"the log holds a second send of the invitation {again[1]!r} (event "
+                f"{stored[0] if stored else '?'!r}, position {again[0]}): another tool wrote "
+                "it into stored_events; remove that row to use the ledger again"
+            )
+        raise UnreadableLog(
+            f"the log holds, at positions {after + 1} to {last}, an event the invitation "
+            "rules refuse (an invitation id sent twice, say): another tool wrote it into "
+            f"stored_events; `invledger events --since {after}` lists the events there; "
+            "remove that row to use the ledger again"
+        )
     _stored_state(tx, log, found[2])  # not one of invledger's events at all, if it says so
     raise response_to_nothing(found[0], found[1])
 

@@ -464,6 +464,30 @@ RANGE_ONLY_ROWS = {
 }
 
 
+def test_a_range_whose_counts_differ_names_the_invitation_sent_again(tmp_path: Path) -> None:
+    """Where the range's counts of answered and sent invitations differ with no response
+    to nothing in it, an invitation id sent again is named, not '?'. (Whether the counts
+    differ depends on that invitation's story: in this history they do.)"""
+    db, history = tmp_path / "ledger.db", tmp_path / "history.jsonl"
+    made = cli(db, "simulate", "--members", "500", "--invitations", "3000", "--seed", "1")
+    history.write_bytes(made.stdout)
+    assert cli(db, "import", str(history)).returncode == 0
+    _run_sql(
+        str(db),
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES "
+        '(\'f-2\', 1, \'invledger:invitation_sent\', CAST(\'{"id":"f-2","type":'
+        '"invitation_sent","at":"2026-01-01T12:00:00Z","invitation":'
+        '"inv-0000001","sender":"fa","recipient":"fb"}\' AS BLOB))',
+    )
+
+    done = cli(db, "replay")
+
+    assert_clean_failure(done, 2, "a replay over an invitation sent again")
+    assert b"a second send of the invitation 'inv-0000001' (event 'f-2', position " in (
+        done.stderr
+    ), done.stderr
+
+
 @pytest.mark.parametrize(
     ("state", "says"),
     [*FOREIGN_ROWS.values(), *RANGE_ONLY_ROWS.values()],
