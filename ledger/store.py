@@ -80,7 +80,7 @@ class Tx(Protocol):
 class Store(Protocol):
     url: str
 
-    def write(self) -> Any: ...  # context manager yielding Tx
+    def write(self, *, lock_views: bool = True) -> Any: ...  # context manager yielding Tx
     def read(self) -> Any: ...  # context manager yielding Tx
     def close(self) -> None: ...
 
@@ -414,12 +414,18 @@ class SQLiteStore:
 
     @contextmanager
     def write(
-        self, *, reading: str | None = None, working: Sequence[str] = ()
+        self,
+        *,
+        reading: str | None = None,
+        working: Sequence[str] = (),
+        lock_views: bool = True,
     ) -> Iterator[SQLiteTx]:
         """A write transaction; with `reading`, that other SQLite ledger is attached
         read-only as `log` for it (a scratch rebuild reads its events in SQL); each of
         `working` (scratch files of the views' SQL path) is attached as `work0`, `work1`...
-        Raises WorkingFilesGone, before any transaction, if one of those cannot be."""
+        Raises WorkingFilesGone, before any transaction, if one of those cannot be.
+        `lock_views` is PostgreSQL's (the views' tracking row taken first): here the
+        write lock is the whole file's, so there is nothing more to take."""
         try:
             with self._connection(commit=True) as conn:
                 attached: list[str] = []

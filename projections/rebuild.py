@@ -52,10 +52,9 @@ class Rebuilt:
 
 
 def clear(store: Store) -> None:
-    # On PostgreSQL a write takes the views' tracking row first, unless told not to: a
+    # A write takes the views' tracking row first (on PostgreSQL), unless told not to: a
     # table dropped by hand, that one too, is made again before it is taken.
-    sqlite_store = isinstance(store, SQLiteStore)
-    with store.write() if sqlite_store else store.write(lock_views=False) as tx:  # type: ignore[call-arg]
+    with store.write(lock_views=False) as tx:
         sqlite = getattr(tx, "dialect", None) == "sqlite"
         if sqlite:
             # The views hold nothing the log beside them does not: their freed pages
